@@ -1,0 +1,93 @@
+"""Bidirectional Mamba mixer ("bimamba v2" with divide-out), parameter names as released."""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..ops import ScanBackend, get_backend
+
+
+class BiMambaMixer(nn.Module):
+    """``out_proj((o_fwd + flip(o_bwd)) / 2)`` where the backward direction scans the flipped sequence.
+
+    Args:
+        d_model (int): embedding dim D.
+        d_state (int): SSM state size N. Defaults to 16.
+        d_conv (int): causal conv width. Defaults to 4.
+        expand (int): E = expand * D. Defaults to 2.
+        dt_rank (int | "auto"): R; ``ceil(D / 16)`` when "auto".
+        dt_min, dt_max, dt_init_floor (float): range of the initial step size.
+        backend (str, optional): scan backend (see :mod:`vim_backbone.ops`); None = automatic.
+    """
+
+    def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, dt_init_floor: float = 1e-4,
+                 backend: Optional[str] = None):
+        super().__init__()
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.d_inner = expand * d_model
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else dt_rank
+        self.backend = backend
+        E, N, R = self.d_inner, d_state, self.dt_rank
+
+        self.in_proj = nn.Linear(d_model, 2 * E, bias=False)
+        self.out_proj = nn.Linear(E, d_model, bias=False)
+        for suffix in ("", "_b"):
+            setattr(self, f"conv1d{suffix}", nn.Conv1d(E, E, d_conv, groups=E, padding=d_conv - 1, bias=True))
+            setattr(self, f"x_proj{suffix}", nn.Linear(E, R + 2 * N, bias=False))
+            setattr(self, f"dt_proj{suffix}", nn.Linear(R, E, bias=True))
+        self.A_log = nn.Parameter(torch.empty(E, N))
+        self.A_b_log = nn.Parameter(torch.empty(E, N))
+        self.D = nn.Parameter(torch.empty(E))
+        self.D_b = nn.Parameter(torch.empty(E))
+        self._dt_range = (dt_min, dt_max, dt_init_floor)
+        self.reset_ssm_parameters()
+
+    @torch.no_grad()
+    def reset_ssm_parameters(self) -> None:
+        """Initialisation of the SSM parameters as released (dt, A, D)."""
+        dt_min, dt_max, floor = self._dt_range
+        std = self.dt_rank ** -0.5
+        A = torch.arange(1, self.d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
+        for suffix, a_name, d_name in (("", "A_log", "D"), ("_b", "A_b_log", "D_b")):
+            dt_proj = getattr(self, f"dt_proj{suffix}")
+            nn.init.uniform_(dt_proj.weight, -std, std)
+            dt = torch.exp(torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+            dt = dt.clamp(min=floor)
+            dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+            dt_proj.bias._no_reinit = True
+            getattr(self, a_name).copy_(torch.log(A))
+            getattr(self, d_name).fill_(1.0)
+
+    def _direction(self, backend: ScanBackend, xz: torch.Tensor, suffix: str, A_log: torch.Tensor,
+                   D: torch.Tensor) -> torch.Tensor:
+        """One scan direction on ``xz`` (B, 2E, L) -> gated output (B, E, L)."""
+        conv = getattr(self, f"conv1d{suffix}")
+        x_proj = getattr(self, f"x_proj{suffix}")
+        dt_proj = getattr(self, f"dt_proj{suffix}")
+        L = xz.shape[-1]
+        x, z = xz.chunk(2, dim=1)
+        x = backend.causal_conv1d(x, conv.weight.squeeze(1), conv.bias, "silu")
+        x_dbl = F.linear(x.transpose(1, 2), x_proj.weight)  # (B, L, R + 2N)
+        dt, Bm, Cm = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = F.linear(dt, dt_proj.weight).transpose(1, 2)  # (B, E, L)
+        # (B, N, L): the scan kernels want L contiguous
+        Bm = Bm.transpose(1, 2).contiguous()
+        Cm = Cm.transpose(1, 2).contiguous()
+        A = -torch.exp(A_log.float())
+        return backend.selective_scan(x, dt, A, Bm, Cm, D.float(), z=z, delta_bias=dt_proj.bias.float(),
+                                      delta_softplus=True)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D)."""
+        backend = get_backend(self.backend, hidden.device)
+        # (B, 2E, L) channels-first: conv and scan run along a contiguous L
+        xz = F.linear(hidden, self.in_proj.weight).transpose(1, 2)
+        out_f = self._direction(backend, xz, "", self.A_log, self.D)
+        out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)
+        out = (out_f + out_b.flip(-1)) / 2
+        return F.linear(out.transpose(1, 2), self.out_proj.weight)

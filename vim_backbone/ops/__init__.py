@@ -1,0 +1,82 @@
+"""Scan backends and the choice between them.
+
+``reference`` (pure PyTorch, any device) and ``mamba_ssm`` (stock CUDA kernels) are twins with the
+signatures of ``mamba_ssm``'s ``selective_scan_fn`` and ``causal_conv1d_fn``. The choice is made by
+:func:`resolve_backend`: an explicit argument wins, then ``VIM_SCAN_BACKEND``, then automatic
+(CUDA tensor and kernel importable -> ``mamba_ssm``, else ``reference``).
+"""
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Optional
+
+import torch
+
+from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
+
+__all__ = ["BACKENDS", "ScanBackend", "get_backend", "resolve_backend", "selective_scan_ref", "causal_conv1d_ref"]
+
+BACKENDS = ("reference", "mamba_ssm")
+ENV_VAR = "VIM_SCAN_BACKEND"
+
+
+@dataclass(frozen=True)
+class ScanBackend:
+    name: str
+    selective_scan: Callable
+    causal_conv1d: Callable
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> ScanBackend:
+    if name == "reference":
+        return ScanBackend(name, selective_scan_ref, causal_conv1d_ref)
+    if name == "mamba_ssm":
+        from .mamba_ssm_backend import load_mamba_ssm
+        scan, conv = load_mamba_ssm()
+        return ScanBackend(name, scan, conv)
+    raise ValueError(f"scan backend {name!r} not in {BACKENDS}")
+
+
+@lru_cache(maxsize=None)
+def _available(name: str) -> bool:
+    try:
+        _load(name)
+        return True
+    except ImportError:
+        return False
+
+
+_warned_fallback = False
+
+
+def resolve_backend(requested: Optional[str], device: torch.device) -> str:
+    """Name of the backend to run on ``device``.
+
+    Args:
+        requested (str, optional): ``None``/``"auto"`` for automatic, or one of :data:`BACKENDS`.
+            ``VIM_SCAN_BACKEND`` is used when this is ``None``.
+        device (torch.device): where the tensors live.
+    """
+    global _warned_fallback
+    if requested is None:
+        requested = os.environ.get(ENV_VAR) or "auto"
+    if requested != "auto":
+        if requested not in BACKENDS:
+            raise ValueError(f"scan backend {requested!r} not in {('auto',) + BACKENDS} "
+                             f"(set by argument or {ENV_VAR})")
+        _load(requested)  # raises ImportError with the install command when unavailable
+        return requested
+    if device.type == "cuda":
+        if _available("mamba_ssm"):
+            return "mamba_ssm"
+        if not _warned_fallback:
+            _warned_fallback = True
+            warnings.warn("mamba_ssm CUDA kernels not importable: Vim runs the pure-PyTorch reference scan "
+                          "on GPU (slow). Install them with `bash tools/install_cuda_ops.sh`.", stacklevel=3)
+    return "reference"
+
+
+def get_backend(requested: Optional[str], device: torch.device) -> ScanBackend:
+    return _load(resolve_backend(requested, device))
