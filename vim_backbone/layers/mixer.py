@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops import ScanBackend, get_backend
+from .norm import upcast
 
 
 class BiMambaMixer(nn.Module):
@@ -78,8 +79,8 @@ class BiMambaMixer(nn.Module):
         # (B, N, L): the scan kernels want L contiguous
         Bm = Bm.transpose(1, 2).contiguous()
         Cm = Cm.transpose(1, 2).contiguous()
-        A = -torch.exp(A_log.float())
-        return backend.selective_scan(x, dt, A, Bm, Cm, D.float(), z=z, delta_bias=dt_proj.bias.float(),
+        A = -torch.exp(upcast(A_log))
+        return backend.selective_scan(x, dt, A, Bm, Cm, upcast(D), z=z, delta_bias=upcast(dt_proj.bias),
                                       delta_softplus=True)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,11 @@ import torch
 import torch.nn as nn
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """To fp32, or leave fp64 as is (the residual stream and norm statistics are never below fp32)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class RMSNorm(nn.Module):
     """Root-mean-square norm with a weight and no bias (``norm.weight`` in the release)."""
 
@@ -13,13 +18,13 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
+        xf = upcast(x)
         out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (out * self.weight.float()).to(x.dtype)
+        return (out * self.weight.to(xf.dtype)).to(x.dtype)
 
     def add_norm(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """``residual = residual + x`` kept in fp32, returns ``(norm(residual) in x.dtype, residual)``."""
-        residual = x.float() if residual is None else residual + x.float()
+        residual = upcast(x) if residual is None else residual + upcast(x)
         return self(residual).to(x.dtype), residual
 
     def extra_repr(self) -> str:

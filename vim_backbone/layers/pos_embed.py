@@ -61,7 +61,8 @@ def resize_pos_embed(
     if new_grid != tuple(old_grid):
         dim = grid.shape[-1]
         dtype = grid.dtype
-        g = grid.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2).float()
+        g = grid.reshape(1, old_grid[0], old_grid[1], dim).permute(0, 3, 1, 2)
+        g = g.to(torch.promote_types(dtype, torch.float32))
         g = F.interpolate(g, size=new_grid, mode=mode, align_corners=False)
         grid = g.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], dim).to(dtype)
     return insert_middle(grid, cls) if keep_cls else grid

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from ..checkpoint import unwrap_state_dict
-from ..layers import DropPath, PatchEmbed, RMSNorm, VimBlock, insert_middle, resize_pos_embed, split_pos_embed, to_2tuple
+from ..layers import DropPath, PatchEmbed, RMSNorm, upcast, VimBlock, insert_middle, resize_pos_embed, split_pos_embed, to_2tuple
 
 OUTPUT_FMTS = ("NCHW", "NLC")
 NO_WEIGHT_DECAY_SUFFIXES = ("A_log", "A_b_log", "D", "D_b")
@@ -162,7 +162,7 @@ class VisionMamba(nn.Module):
         return layer(hidden, residual)
 
     def final_norm(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.norm_f(residual + self.drop_path(hidden).float()).to(hidden.dtype)
+        return self.norm_f(residual + upcast(self.drop_path(hidden))).to(hidden.dtype)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> normalised tokens (B, M + cls, D); the cls token sits at M // 2."""
@@ -230,7 +230,7 @@ class VisionMamba(nn.Module):
         for i, layer in enumerate(self.layers[: last + 1]):
             hidden, residual = self._block(layer, hidden, residual)
             if i in take:
-                feat = residual + hidden.float()
+                feat = residual + upcast(hidden)
                 feat = self.norm_f(feat) if norm else feat
                 feat = feat.to(hidden.dtype)
                 tokens, cls = self._split_cls(feat)

@@ -1,0 +1,291 @@
+"""Fused bidirectional scan (``fused`` backend): both Vim directions and the gate, in Triton.
+
+``bidirectional_scan_fused`` and ``bidirectional_scan_ref`` are twins with one signature. Given the
+mixer's ``x, z`` (B, E, L) after ``in_proj`` and the per-direction parameters, both return
+``(o_fwd + flip(o_bwd)) / 2`` *before* ``out_proj``, where ``o_d = scan_d(...) * silu(z_d)`` exactly as
+``BiMambaMixer._direction`` computes it. The fused path never flips: the backward direction is an
+anti-causal conv and a scan from ``t = L - 1`` down to 0 over the original order.
+
+Work split (forward):
+  1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
+  2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C) and ``dt_proj`` -> dt (2, B, E, L);
+  3. one Triton launch: softplus(dt + bias), both scans, D skip and the gate ``silu(z) / 2``; a program
+     owns BLOCK_E channels of one (batch row, direction) and walks L in chunks, so B/C are read once per
+     chunk for BLOCK_E channels and the state (BLOCK_E, N) stays in registers.
+Backward: one Triton launch of the scan gradients (states recomputed per chunk from the chunk-entry
+states saved by the forward, (2, B, E, L / CHUNK, N) fp32), the conv gradient recomputed in PyTorch, and
+the GEMM gradients by autograd.
+"""
+import math
+import os
+from functools import lru_cache
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
+
+__all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "fused_available", "FUSED_DTYPES"]
+
+FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
+DEFAULT_BLOCK_E = 8
+DEFAULT_CHUNK = 32
+INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
+
+
+@lru_cache(maxsize=None)
+def _triton_importable() -> bool:
+    try:
+        import triton  # noqa: F401
+        import triton.language  # noqa: F401
+    except Exception:  # ImportError, or a broken install raising anything at import
+        return False
+    return True
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def fused_available(device: torch.device) -> bool:
+    """True when Triton imports and can run on ``device``: a CUDA device, or any under ``TRITON_INTERPRET=1``."""
+    if not _triton_importable():
+        return False
+    return _interpreting() or torch.device(device).type == "cuda"
+
+
+def _kernels():
+    if not _triton_importable():
+        raise ImportError(f"the fused scan needs Triton, which is not importable; {INSTALL_HINT}")
+    from . import fused_bimamba_kernels
+    return fused_bimamba_kernels
+
+
+# ------------------------------------------------------------------------------------------ autograd ops
+
+
+class _BidirectionalConvSiLU(torch.autograd.Function):
+    """x (B, E, L) -> u (2, B, E, L): silu(causal conv) and silu(anti-causal conv, taps reversed)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        k = _kernels()
+        batch, channels, length = x.shape
+        width = weight.shape[-1]
+        u = x.new_empty(2, batch, channels, length)
+        block_e, block_l = 16, 64
+        grid = (triton_cdiv(length, block_l), triton_cdiv(channels, block_e), batch)
+        k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(),
+                                 W=width, BLOCK_E=block_e, BLOCK_L=block_l)
+        ctx.save_for_backward(x, weight, bias)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad_u: torch.Tensor):
+        # NOTE: the conv is a small share of the block; its gradient is recomputed with cuDNN in fp32
+        x, weight, bias = ctx.saved_tensors
+        with torch.enable_grad():
+            xf = x.detach().float().requires_grad_()
+            w = weight.detach().requires_grad_()
+            b = bias.detach().requires_grad_()
+            u = _bidirectional_conv_silu_torch(xf, w, b)
+            gx, gw, gb = torch.autograd.grad(u, (xf, w, b), grad_u.float())
+        return gx.to(x.dtype), gw, gb
+
+
+def _bidirectional_conv_silu_torch(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """PyTorch twin of the conv kernel (same layouts): used for the gradient."""
+    channels, length = x.shape[1], x.shape[2]
+    width = weight.shape[-1]
+    w = weight.to(x.dtype)
+    b = bias.to(x.dtype)
+    pre_f = F.conv1d(x, w[0].unsqueeze(1), b[0], padding=width - 1, groups=channels)[..., :length]
+    # anti-causal: output t sees x[t .. t + W - 1], tap k on x[t + W - 1 - k]
+    pre_b = F.conv1d(x, w[1].flip(-1).unsqueeze(1), b[1], padding=width - 1, groups=channels)[..., width - 1:]
+    return torch.stack([F.silu(pre_f), F.silu(pre_b)])
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
+
+
+def _scan_strides(t: torch.Tensor) -> Tuple[int, ...]:
+    return tuple(t.stride())
+
+
+class _BidirectionalScan(torch.autograd.Function):
+    """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L)."""
+
+    @staticmethod
+    def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int):
+        k = _kernels()
+        _, batch, channels, length = u.shape
+        state = A.shape[-1]
+        n_chunks = triton_cdiv(length, chunk)
+        store_states = any(ctx.needs_input_grad[:8])
+        out = torch.zeros(batch, channels, length, device=u.device, dtype=torch.float32)
+        states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
+                  if store_states else out)  # dummy pointer when not stored
+        grid = (triton_cdiv(channels, block_e), batch, 2)
+        k._scan_fwd_kernel[grid](
+            u, dt, Bm, Cm, z, A, D, dt_bias, out, states,
+            channels, length, n_chunks,
+            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(),
+            N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, num_warps=4,
+        )
+        if store_states:
+            ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
+        ctx.block_e, ctx.chunk = block_e, chunk
+        return out.to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        k = _kernels()
+        u, dt, Bm, Cm, z, A, D, dt_bias, states = ctx.saved_tensors
+        block_e, chunk = ctx.block_e, ctx.chunk
+        _, batch, channels, length = u.shape
+        state = A.shape[-1]
+        n_chunks = states.shape[3]
+        f32 = dict(device=u.device, dtype=torch.float32)
+        du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
+        ddt = torch.empty(2, batch, channels, length, device=u.device, dtype=dt.dtype)
+        dB = torch.zeros(2, batch, state, length, **f32)
+        dC = torch.zeros(2, batch, state, length, **f32)
+        dz = torch.zeros(batch, channels, length, **f32)
+        dA = torch.zeros(2, channels, state, **f32)
+        dD = torch.zeros(2, channels, **f32)
+        dbias = torch.zeros(2, channels, **f32)
+        grid = (triton_cdiv(channels, block_e), batch, 2)
+        k._scan_bwd_kernel[grid](
+            u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
+            du, ddt, dB, dC, dz, dA, dD, dbias,
+            channels, length, n_chunks,
+            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride(),
+            N=state, BLOCK_E=block_e, CHUNK=chunk, num_warps=8,
+        )
+        return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
+                dbias.to(dt_bias.dtype), None, None)
+
+
+# ------------------------------------------------------------------------------------------ public API
+
+
+def _pair(f: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return torch.stack([f, b]).to(dtype)
+
+
+def _check(x: torch.Tensor, z: torch.Tensor, x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
+    if x.dim() != 3 or z.shape != x.shape:
+        raise ValueError(f"x and z must both be (batch, d_inner, L); got x {tuple(x.shape)}, z {tuple(z.shape)}")
+    if x.dtype not in FUSED_DTYPES or z.dtype != x.dtype:
+        raise TypeError(f"fused scan supports x/z of one dtype in {FUSED_DTYPES}; got {x.dtype}, {z.dtype} "
+                        f"(use bidirectional_scan_ref for other dtypes)")
+    if d_state < 1 or d_state & (d_state - 1):
+        raise ValueError(f"fused scan needs d_state a power of two (Triton tile); got {d_state}")
+    if x_proj_w_f.shape[0] != dt_rank + 2 * d_state:
+        raise ValueError(f"x_proj weight has {x_proj_w_f.shape[0]} rows, expected dt_rank + 2 * d_state = "
+                         f"{dt_rank + 2 * d_state}")
+
+
+def bidirectional_scan_fused(
+    x: torch.Tensor,
+    z: torch.Tensor,
+    conv_w_f: torch.Tensor,
+    conv_b_f: Optional[torch.Tensor],
+    conv_w_b: torch.Tensor,
+    conv_b_b: Optional[torch.Tensor],
+    x_proj_w_f: torch.Tensor,
+    x_proj_w_b: torch.Tensor,
+    dt_proj_w_f: torch.Tensor,
+    dt_proj_b_f: torch.Tensor,
+    dt_proj_w_b: torch.Tensor,
+    dt_proj_b_b: torch.Tensor,
+    A_f: torch.Tensor,
+    A_b: torch.Tensor,
+    D_f: torch.Tensor,
+    D_b: torch.Tensor,
+    dt_rank: int,
+    d_state: int,
+    block_e: Optional[int] = None,
+    chunk: Optional[int] = None,
+) -> torch.Tensor:
+    """Both Vim scan directions, gated and averaged: ``(y_f + y_b) * silu(z) / 2``, (B, E, L).
+
+    Args:
+        x (Tensor): conv input (B, E, L) after ``in_proj`` (any strides).
+        z (Tensor): gate (B, E, L).
+        conv_w_f, conv_w_b (Tensor): depthwise conv taps (E, W) or (E, 1, W).
+        conv_b_f, conv_b_b (Tensor, optional): conv biases (E,).
+        x_proj_w_f, x_proj_w_b (Tensor): (R + 2N, E).
+        dt_proj_w_f, dt_proj_w_b (Tensor): (E, R); dt_proj_b_f, dt_proj_b_b: (E,).
+        A_f, A_b (Tensor): ``-exp(A_log)``, (E, N).
+        D_f, D_b (Tensor): skip weights (E,).
+        dt_rank (int): R. d_state (int): N, a power of two.
+        block_e (int, optional): channels per program. Defaults to ``DEFAULT_BLOCK_E``.
+        chunk (int, optional): tokens per scan chunk, a power of two. Defaults to ``DEFAULT_CHUNK``.
+    """
+    _check(x, z, x_proj_w_f, dt_rank, d_state)
+    block_e = block_e or DEFAULT_BLOCK_E
+    chunk = chunk or DEFAULT_CHUNK
+    dtype = x.dtype
+    channels = x.shape[1]
+    width = conv_w_f.shape[-1]
+    conv_w = _pair(conv_w_f.reshape(channels, width), conv_w_b.reshape(channels, width), torch.float32)
+    zeros = x.new_zeros(channels, dtype=torch.float32)
+    conv_b = _pair(zeros if conv_b_f is None else conv_b_f, zeros if conv_b_b is None else conv_b_b, torch.float32)
+
+    u = _BidirectionalConvSiLU.apply(x, conv_w.contiguous(), conv_b.contiguous())  # (2, B, E, L)
+    # (2, B, R + 2N, L): L stays contiguous, so B and C are (2, B, N, L) views the scan reads directly
+    x_dbl = torch.matmul(_pair(x_proj_w_f, x_proj_w_b, dtype).unsqueeze(1), u)
+    dt = torch.matmul(_pair(dt_proj_w_f, dt_proj_w_b, dtype).unsqueeze(1), x_dbl[:, :, :dt_rank])  # (2, B, E, L)
+    Bm = x_dbl[:, :, dt_rank:dt_rank + d_state]
+    Cm = x_dbl[:, :, dt_rank + d_state:]
+    A = _pair(A_f, A_b, torch.float32).contiguous()
+    D = _pair(D_f, D_b, torch.float32).contiguous()
+    dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()
+    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk)
+
+
+def _direction_ref(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A, D, dt_rank, d_state):
+    # mirrors BiMambaMixer._direction with the reference backend
+    channels = x.shape[1]
+    u = causal_conv1d_ref(x, conv_w.reshape(channels, -1), conv_b, "silu")
+    x_dbl = F.linear(u.transpose(1, 2), x_proj_w)  # (B, L, R + 2N)
+    dt, Bm, Cm = torch.split(x_dbl, [dt_rank, d_state, d_state], dim=-1)
+    dt = F.linear(dt, dt_proj_w).transpose(1, 2)
+    return selective_scan_ref(u, dt, A.float(), Bm.transpose(1, 2).contiguous(), Cm.transpose(1, 2).contiguous(),
+                              D.float(), z=z, delta_bias=dt_proj_b.float(), delta_softplus=True)
+
+
+def bidirectional_scan_ref(
+    x: torch.Tensor,
+    z: torch.Tensor,
+    conv_w_f: torch.Tensor,
+    conv_b_f: Optional[torch.Tensor],
+    conv_w_b: torch.Tensor,
+    conv_b_b: Optional[torch.Tensor],
+    x_proj_w_f: torch.Tensor,
+    x_proj_w_b: torch.Tensor,
+    dt_proj_w_f: torch.Tensor,
+    dt_proj_b_f: torch.Tensor,
+    dt_proj_w_b: torch.Tensor,
+    dt_proj_b_b: torch.Tensor,
+    A_f: torch.Tensor,
+    A_b: torch.Tensor,
+    D_f: torch.Tensor,
+    D_b: torch.Tensor,
+    dt_rank: int,
+    d_state: int,
+    block_e: Optional[int] = None,
+    chunk: Optional[int] = None,
+) -> torch.Tensor:
+    """Pure-PyTorch twin of :func:`bidirectional_scan_fused` (flip copies, two reference scans).
+
+    ``block_e`` and ``chunk`` are accepted for signature parity and ignored.
+    """
+    o_f = _direction_ref(x, z, conv_w_f, conv_b_f, x_proj_w_f, dt_proj_w_f, dt_proj_b_f, A_f, D_f, dt_rank, d_state)
+    o_b = _direction_ref(x.flip(-1), z.flip(-1), conv_w_b, conv_b_b, x_proj_w_b, dt_proj_w_b, dt_proj_b_b, A_b, D_b,
+                         dt_rank, d_state)
+    return (o_f + o_b.flip(-1)) / 2

@@ -1,0 +1,262 @@
+"""Triton kernels of the fused bidirectional scan (see :mod:`vim_backbone.ops.fused_bimamba`).
+
+Layouts (all channels-first, L contiguous where we allocate):
+  x, z          (B, E, L)       the mixer input after in_proj
+  u, dt         (2, B, E, L)    per direction (0 = forward, 1 = backward) conv+silu output / raw dt
+  Bm, Cm        (2, B, N, L)    strided views into the x_proj output (2, B, R + 2N, L)
+  A             (2, E, N) fp32  A = -exp(A_log);  D, dt_bias (2, E) fp32
+
+The backward direction is the forward recipe applied to the flipped sequence, expressed in the original
+order: an anti-causal conv with the taps reversed, and a scan that runs from t = L - 1 down to 0. Inside a
+program the time index of scan step ``s`` of a chunk is ``s`` (forward) or ``CHUNK - 1 - s`` (backward),
+so one ``tl.associative_scan`` along the chunk serves both directions without flip copies.
+"""
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _softplus(x):
+    # torch.nn.functional.softplus with threshold 20; exp(-|x|) keeps the log argument in [1, 2]
+    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(x))))
+
+
+@triton.jit
+def _sigmoid(x):
+    return 1.0 / (1.0 + tl.exp(-x))
+
+
+@triton.jit
+def _recurrence(a1, b1, a2, b2):
+    # (a1, b1) is the earlier segment: h = a2 * (a1 * h0 + b1) + b2
+    return a1 * a2, a2 * b1 + b2
+
+
+# ------------------------------------------------------------------------------------------------ conv
+
+
+@triton.jit
+def _conv_fwd_kernel(
+    x_ptr, w_ptr, b_ptr, u_ptr,
+    E, L,
+    s_x_b, s_x_e, s_x_l,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
+):
+    """u[0] = silu(causal conv(x, w[0]) + b[0]); u[1] = silu(anti-causal conv(x, w[1] reversed) + b[1]).
+
+    w: (2, E, W) fp32, b: (2, E) fp32, u: (2, B, E, L) contiguous.
+    """
+    pid_l = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    n_batch = tl.num_programs(2)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    mask_e = offs_e < E
+    x_base = x_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e
+    acc_f = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_b = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    for k in tl.static_range(W):
+        # forward tap k reads x[t - (W - 1) + k]; backward tap k reads x[t + (W - 1) - k]
+        t_f = offs_l - (W - 1) + k
+        t_b = offs_l + (W - 1) - k
+        m_f = mask_e[:, None] & ((t_f >= 0) & (t_f < L))[None, :]
+        m_b = mask_e[:, None] & ((t_b >= 0) & (t_b < L))[None, :]
+        x_f = tl.load(x_base + t_f[None, :] * s_x_l, mask=m_f, other=0.0).to(tl.float32)
+        x_b = tl.load(x_base + t_b[None, :] * s_x_l, mask=m_b, other=0.0).to(tl.float32)
+        w_f = tl.load(w_ptr + offs_e * W + k, mask=mask_e, other=0.0)
+        w_b = tl.load(w_ptr + (E + offs_e) * W + k, mask=mask_e, other=0.0)
+        acc_f += w_f[:, None] * x_f
+        acc_b += w_b[:, None] * x_b
+    acc_f += tl.load(b_ptr + offs_e, mask=mask_e, other=0.0)[:, None]
+    acc_b += tl.load(b_ptr + E + offs_e, mask=mask_e, other=0.0)[:, None]
+    acc_f = acc_f * _sigmoid(acc_f)
+    acc_b = acc_b * _sigmoid(acc_b)
+    mask = mask_e[:, None] & (offs_l < L)[None, :]
+    out_f = u_ptr + (pid_b * E + offs_e[:, None]) * L + offs_l[None, :]
+    out_b = u_ptr + ((n_batch + pid_b) * E + offs_e[:, None]) * L + offs_l[None, :]
+    tl.store(out_f, acc_f.to(u_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_b, acc_b.to(u_ptr.dtype.element_ty), mask=mask)
+
+
+# ------------------------------------------------------------------------------------------------ scan
+
+
+@triton.jit
+def _scan_fwd_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, out_ptr, states_ptr,
+    E, L, n_chunks,
+    s_u_d, s_u_b, s_u_e, s_u_l,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_B_d, s_B_b, s_B_n, s_B_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_e, s_z_l,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
+):
+    """One program: BLOCK_E channels of one batch row, one direction, all of L in chunks of CHUNK.
+
+    Adds ``y_d * silu(z) / 2`` into the fp32 ``out`` (B, E, L), zero-initialised: the two directions are
+    the only two adders of an element, and a + b == b + a, so the result is deterministic. With
+    STORE_STATES the state entering each chunk is written to ``states`` (2, B, E, n_chunks, N) fp32 for
+    the backward pass.
+    """
+    pid_e = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = tl.program_id(2)
+    n_batch = tl.num_programs(1)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_n = tl.arange(0, N)
+    offs_s = tl.arange(0, CHUNK)  # scan step inside a chunk
+    mask_e = offs_e < E
+    local_t = offs_s + d * (CHUNK - 1 - 2 * offs_s)  # time offset inside the chunk of scan step s
+
+    # (BLOCK_E, N) in log2 units so the decay is one exp2
+    A = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_e[:, None], other=0.0) * LOG2E
+    Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+
+    u_base = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e[:, None] * s_u_e
+    dt_base = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e[:, None] * s_dt_e
+    B_base = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n[None, :] * s_B_n
+    C_base = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n[None, :] * s_C_n
+    z_base = z_ptr + pid_b * s_z_b + offs_e[:, None] * s_z_e
+    out_base = out_ptr + (pid_b * E + offs_e[:, None]) * L
+    st_base = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+
+    h = tl.zeros((BLOCK_E, N), tl.float32)
+    for c in range(n_chunks):
+        chunk = c + d * (n_chunks - 1 - 2 * c)  # forward: chunks 0..n-1; backward: n-1..0
+        if STORE_STATES:
+            tl.store(st_base + chunk * N, h, mask=mask_e[:, None])
+        t = chunk * CHUNK + local_t
+        mask_t = t < L
+        mask = mask_e[:, None] & mask_t[None, :]
+        u = tl.load(u_base + t[None, :] * s_u_l, mask=mask, other=0.0).to(tl.float32)
+        dt = tl.load(dt_base + t[None, :] * s_dt_l, mask=mask, other=0.0).to(tl.float32)
+        dt = tl.where(mask, _softplus(dt + bias[:, None]), 0.0)  # padding: decay 1, input 0
+        Bt = tl.load(B_base + t[:, None] * s_B_l, mask=mask_t[:, None], other=0.0).to(tl.float32)  # (CHUNK, N)
+        Ct = tl.load(C_base + t[:, None] * s_C_l, mask=mask_t[:, None], other=0.0).to(tl.float32)
+
+        decay = tl.exp2(dt[:, :, None] * A[:, None, :])  # (BLOCK_E, CHUNK, N)
+        inp = (dt * u)[:, :, None] * Bt[None, :, :]
+        acc_a, acc_b = tl.associative_scan((decay, inp), axis=1, combine_fn=_recurrence)
+        hs = acc_a * h[:, None, :] + acc_b
+        y = tl.sum(hs * Ct[None, :, :], axis=2) + Dv[:, None] * u
+        h = tl.sum(tl.where((offs_s == CHUNK - 1)[None, :, None], hs, 0.0), axis=1)
+
+        zz = tl.load(z_base + t[None, :] * s_z_l, mask=mask, other=0.0).to(tl.float32)
+        tl.atomic_add(out_base + t[None, :], y * zz * _sigmoid(zz) * 0.5, mask=mask)
+
+
+@triton.jit
+def _scan_bwd_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, states_ptr, dout_ptr,
+    du_ptr, ddt_ptr, dB_ptr, dC_ptr, dz_ptr, dA_ptr, dD_ptr, dbias_ptr,
+    E, L, n_chunks,
+    s_u_d, s_u_b, s_u_e, s_u_l,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_B_d, s_B_b, s_B_n, s_B_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_e, s_z_l,
+    s_g_b, s_g_e, s_g_l,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+):
+    """Gradients of the fused scan; same program grid as the forward, chunks visited in reverse scan order.
+
+    Per chunk the states are recomputed from the saved chunk-entry state, then
+    ``dh_t = C_t dy_t + a_{t+1} dh_{t+1}`` (``t + 1`` = next scan step) is a reverse scan whose carry is
+    the dh of the following chunk. ``a_{t+1} h_t`` is never divided out: ``a_t h_{t-1} = h_t - b_t``.
+    du, ddt (raw dt, before bias/softplus) are written; dB, dC, dz, dA, dD, dbias are fp32 sums (atomics).
+    """
+    pid_e = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = tl.program_id(2)
+    n_batch = tl.num_programs(1)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_n = tl.arange(0, N)
+    offs_s = tl.arange(0, CHUNK)
+    mask_e = offs_e < E
+    local_t = offs_s + d * (CHUNK - 1 - 2 * offs_s)
+    step = 1 - 2 * d  # time offset of the next scan step
+
+    A_nat = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_e[:, None], other=0.0)
+    A = A_nat * LOG2E
+    Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+
+    u_base = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e[:, None] * s_u_e
+    dt_base = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e[:, None] * s_dt_e
+    B_base = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n[None, :] * s_B_n
+    C_base = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n[None, :] * s_C_n
+    z_base = z_ptr + pid_b * s_z_b + offs_e[:, None] * s_z_e
+    g_base = dout_ptr + pid_b * s_g_b + offs_e[:, None] * s_g_e
+    st_base = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    # our own contiguous outputs
+    dude_base = ((d * n_batch + pid_b) * E + offs_e[:, None]) * L  # du, ddt: (2, B, E, L)
+    dBC_base = ((d * n_batch + pid_b) * N + offs_n[None, :]) * L  # dB, dC: (2, B, N, L)
+    dz_base = dz_ptr + (pid_b * E + offs_e[:, None]) * L
+
+    dh_next = tl.zeros((BLOCK_E, N), tl.float32)  # dh at the first scan step of the chunk visited before
+    dA_acc = tl.zeros((BLOCK_E, N), tl.float32)
+    dD_acc = tl.zeros((BLOCK_E,), tl.float32)
+    dbias_acc = tl.zeros((BLOCK_E,), tl.float32)
+    for i in range(n_chunks):
+        c = n_chunks - 1 - i
+        chunk = c + d * (n_chunks - 1 - 2 * c)
+        t = chunk * CHUNK + local_t
+        mask_t = t < L
+        mask = mask_e[:, None] & mask_t[None, :]
+        t_next = t + step
+        mask_next = mask_e[:, None] & ((t_next >= 0) & (t_next < L))[None, :]
+
+        u = tl.load(u_base + t[None, :] * s_u_l, mask=mask, other=0.0).to(tl.float32)
+        dt_raw = tl.load(dt_base + t[None, :] * s_dt_l, mask=mask, other=0.0).to(tl.float32) + bias[:, None]
+        dt = tl.where(mask, _softplus(dt_raw), 0.0)
+        dt_next = tl.load(dt_base + t_next[None, :] * s_dt_l, mask=mask_next, other=0.0).to(tl.float32)
+        dt_next = tl.where(mask_next, _softplus(dt_next + bias[:, None]), 0.0)
+        Bt = tl.load(B_base + t[:, None] * s_B_l, mask=mask_t[:, None], other=0.0).to(tl.float32)
+        Ct = tl.load(C_base + t[:, None] * s_C_l, mask=mask_t[:, None], other=0.0).to(tl.float32)
+        zz = tl.load(z_base + t[None, :] * s_z_l, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_base + t[None, :] * s_g_l, mask=mask, other=0.0).to(tl.float32)
+
+        # recompute the states of this chunk
+        h0 = tl.load(st_base + chunk * N, mask=mask_e[:, None], other=0.0)
+        decay = tl.exp2(dt[:, :, None] * A[:, None, :])
+        inp = (dt * u)[:, :, None] * Bt[None, :, :]
+        acc_a, acc_b = tl.associative_scan((decay, inp), axis=1, combine_fn=_recurrence)
+        hs = acc_a * h0[:, None, :] + acc_b
+        y = tl.sum(hs * Ct[None, :, :], axis=2) + Dv[:, None] * u
+
+        sig_z = _sigmoid(zz)
+        dy = g * zz * sig_z * 0.5
+        # d/dz of silu(z) = sig (1 + z (1 - sig)); the other direction adds its y the same way
+        tl.atomic_add(dz_base + t[None, :], g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z)), mask=mask)
+
+        # reverse scan for dh, seeded by the following chunk
+        decay_next = tl.exp2(dt_next[:, :, None] * A[:, None, :])
+        src = Ct[None, :, :] * dy[:, :, None]
+        rev_a, rev_b = tl.associative_scan((decay_next, src), axis=1, combine_fn=_recurrence, reverse=True)
+        dh = rev_b + rev_a * dh_next[:, None, :]
+        dh_next = tl.sum(tl.where((offs_s == 0)[None, :, None], dh, 0.0), axis=1)
+
+        d_log_decay = dh * (hs - inp)  # dL/d(dt A) = dh_t * a_t * h_{t-1}
+        dA_acc += tl.sum(d_log_decay * dt[:, :, None], axis=1)
+        dh_B = tl.sum(dh * Bt[None, :, :], axis=2)  # (BLOCK_E, CHUNK)
+        ddt = tl.sum(d_log_decay * A_nat[:, None, :], axis=2) + u * dh_B
+        ddt_raw = tl.where(mask, ddt * _sigmoid(dt_raw), 0.0)
+        du = dt * dh_B + Dv[:, None] * dy
+        dD_acc += tl.sum(dy * u, axis=1)
+        dbias_acc += tl.sum(ddt_raw, axis=1)
+        tl.store(du_ptr + dude_base + t[None, :], du.to(du_ptr.dtype.element_ty), mask=mask)
+        tl.store(ddt_ptr + dude_base + t[None, :], ddt_raw.to(ddt_ptr.dtype.element_ty), mask=mask)
+
+        dB = tl.sum(dh * (dt * u)[:, :, None], axis=0)  # (CHUNK, N): sum over this program's channels
+        dC = tl.sum(hs * dy[:, :, None], axis=0)
+        tl.atomic_add(dB_ptr + dBC_base + t[:, None], dB, mask=mask_t[:, None])
+        tl.atomic_add(dC_ptr + dBC_base + t[:, None], dC, mask=mask_t[:, None])
+
+    tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_e[:, None])
+    tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e)
+    tl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e)
