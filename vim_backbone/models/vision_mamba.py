@@ -87,12 +87,12 @@ class VisionMamba(nn.Module):
 
         reduction = self.patch_embed.stride[0]
         self.feature_info = [dict(num_chs=embed_dim, reduction=reduction, module=f"layers.{i}") for i in range(depth)]
-        self.init_weights()
+        self.reset_parameters()
         self._register_load_state_dict_pre_hook(self._convert_on_load)
 
     # ----------------------------------------------------------------------------------------------------- init
     @torch.no_grad()
-    def init_weights(self) -> None:
+    def reset_parameters(self) -> None:
         """Initialisation of the released training code."""
         _lecun_normal_(self.patch_embed.proj.weight)
         nn.init.zeros_(self.patch_embed.proj.bias)
