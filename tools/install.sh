@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install vim_backbone and its OpenMMLab stack into the active Python (use a venv).
+# Install vim_backbone and its OpenMMLab stack into a virtual environment (.venv, or $VENV).
 #
-#   bash tools/install.sh            # runtime stack + vim_backbone (editable)
+#   bash tools/install.sh            # runtime stack + vim_backbone (editable) into .venv
 #   bash tools/install.sh --dev      # + test dependencies
+#   VENV=/path/to/env bash tools/install.sh   # another (new or existing) environment
 #
 # Why a script and not only `pip install -e .`: the registry has mmcv 2.1.0 only as an sdist whose
 # setup.py (a) imports pkg_resources (gone in setuptools 82), (b) asks for -std=c++17 which torch 2.14
@@ -10,7 +11,13 @@
 # (and TORCH_CUDA_ARCH_LIST) to build its CUDA ops instead; tools/install_cuda_ops.sh does that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}
+start=$(date +%s)
+VENV=${VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  ${PYTHON:-python3} -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+$PY -m pip install -q --upgrade "pip>=24"
 EXTRAS=""
 for arg in "$@"; do
   case "$arg" in
@@ -21,8 +28,6 @@ done
 
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 MMCV_VERSION=2.1.0
-start=$(date +%s)
-
 $PY -m pip install -q $TORCH_SPEC "setuptools>=77.0.3,<82" wheel ninja
 
 if $PY -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
