@@ -161,7 +161,7 @@ class VisionMamba(nn.Module):
             return grad_checkpoint(layer, hidden, residual, use_reentrant=False)
         return layer(hidden, residual)
 
-    def final_norm(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    def _final_norm(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.norm_f(residual + upcast(self.drop_path(hidden))).to(hidden.dtype)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -170,7 +170,7 @@ class VisionMamba(nn.Module):
         residual = None
         for layer in self.layers:
             hidden, residual = self._block(layer, hidden, residual)
-        return self.final_norm(hidden, residual)
+        return self._final_norm(hidden, residual)
 
     def cls_index(self, num_tokens: int) -> int:
         """Position of the class token in a sequence of ``num_tokens`` (M + 1) tokens."""
@@ -239,7 +239,7 @@ class VisionMamba(nn.Module):
                 feats.append((tokens, cls) if return_cls else tokens)
         if intermediates_only:
             return feats
-        return self.final_norm(hidden, residual), feats
+        return self._final_norm(hidden, residual), feats
 
     # -------------------------------------------------------------------------------------------- checkpoints
     def _convert_on_load(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
