@@ -16,17 +16,17 @@ Backward: one Triton launch of the scan gradients (states recomputed per chunk f
 states saved by the forward, (2, B, E, L / CHUNK, N) fp32), the conv gradient recomputed in PyTorch, and
 the GEMM gradients by autograd.
 """
-import math
 import os
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 
-__all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "fused_available", "FUSED_DTYPES"]
+__all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "fused_available", "load_fused_kernels",
+           "FUSED_DTYPES"]
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
@@ -56,7 +56,8 @@ def fused_available(device: torch.device) -> bool:
     return _interpreting() or torch.device(device).type == "cuda"
 
 
-def _kernels():
+def load_fused_kernels():
+    """The Triton kernel module; raises ImportError naming the install command when Triton is missing."""
     if not _triton_importable():
         raise ImportError(f"the fused scan needs Triton, which is not importable; {INSTALL_HINT}")
     from . import fused_bimamba_kernels
@@ -71,12 +72,12 @@ class _BidirectionalConvSiLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        k = _kernels()
+        k = load_fused_kernels()
         batch, channels, length = x.shape
         width = weight.shape[-1]
         u = x.new_empty(2, batch, channels, length)
         block_e, block_l = 16, 64
-        grid = (triton_cdiv(length, block_l), triton_cdiv(channels, block_e), batch)
+        grid = (_cdiv(length, block_l), _cdiv(channels, block_e), batch)
         k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(),
                                  W=width, BLOCK_E=block_e, BLOCK_L=block_l)
         ctx.save_for_backward(x, weight, bias)
@@ -107,12 +108,8 @@ def _bidirectional_conv_silu_torch(x: torch.Tensor, weight: torch.Tensor, bias: 
     return torch.stack([F.silu(pre_f), F.silu(pre_b)])
 
 
-def triton_cdiv(a: int, b: int) -> int:
+def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
-
-
-def _scan_strides(t: torch.Tensor) -> Tuple[int, ...]:
-    return tuple(t.stride())
 
 
 class _BidirectionalScan(torch.autograd.Function):
@@ -120,15 +117,15 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int):
-        k = _kernels()
+        k = load_fused_kernels()
         _, batch, channels, length = u.shape
         state = A.shape[-1]
-        n_chunks = triton_cdiv(length, chunk)
+        n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
         out = torch.zeros(batch, channels, length, device=u.device, dtype=torch.float32)
         states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
                   if store_states else out)  # dummy pointer when not stored
-        grid = (triton_cdiv(channels, block_e), batch, 2)
+        grid = (_cdiv(channels, block_e), batch, 2)
         k._scan_fwd_kernel[grid](
             u, dt, Bm, Cm, z, A, D, dt_bias, out, states,
             channels, length, n_chunks,
@@ -142,7 +139,7 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        k = _kernels()
+        k = load_fused_kernels()
         u, dt, Bm, Cm, z, A, D, dt_bias, states = ctx.saved_tensors
         block_e, chunk = ctx.block_e, ctx.chunk
         _, batch, channels, length = u.shape
@@ -157,7 +154,7 @@ class _BidirectionalScan(torch.autograd.Function):
         dA = torch.zeros(2, channels, state, **f32)
         dD = torch.zeros(2, channels, **f32)
         dbias = torch.zeros(2, channels, **f32)
-        grid = (triton_cdiv(channels, block_e), batch, 2)
+        grid = (_cdiv(channels, block_e), batch, 2)
         k._scan_bwd_kernel[grid](
             u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
             du, ddt, dB, dC, dz, dA, dD, dbias,

@@ -147,7 +147,7 @@ def _scan_fwd_kernel(
         h = tl.sum(tl.where((offs_s == CHUNK - 1)[None, :, None], hs, 0.0), axis=1)
 
         zz = tl.load(z_base + t[None, :] * s_z_l, mask=mask, other=0.0).to(tl.float32)
-        tl.atomic_add(out_base + t[None, :], y * zz * _sigmoid(zz) * 0.5, mask=mask)
+        tl.atomic_add(out_base + t[None, :], y * zz * _sigmoid(zz) * 0.5, mask=mask, sem="relaxed")
 
 
 @triton.jit
@@ -232,7 +232,8 @@ def _scan_bwd_kernel(
         sig_z = _sigmoid(zz)
         dy = g * zz * sig_z * 0.5
         # d/dz of silu(z) = sig (1 + z (1 - sig)); the other direction adds its y the same way
-        tl.atomic_add(dz_base + t[None, :], g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z)), mask=mask)
+        dz = g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z))
+        tl.atomic_add(dz_base + t[None, :], dz, mask=mask, sem="relaxed")
 
         # reverse scan for dh, seeded by the following chunk
         decay_next = tl.exp2(dt_next[:, :, None] * A[:, None, :])
@@ -254,9 +255,9 @@ def _scan_bwd_kernel(
 
         dB = tl.sum(dh * (dt * u)[:, :, None], axis=0)  # (CHUNK, N): sum over this program's channels
         dC = tl.sum(hs * dy[:, :, None], axis=0)
-        tl.atomic_add(dB_ptr + dBC_base + t[:, None], dB, mask=mask_t[:, None])
-        tl.atomic_add(dC_ptr + dBC_base + t[:, None], dC, mask=mask_t[:, None])
+        tl.atomic_add(dB_ptr + dBC_base + t[:, None], dB, mask=mask_t[:, None], sem="relaxed")
+        tl.atomic_add(dC_ptr + dBC_base + t[:, None], dC, mask=mask_t[:, None], sem="relaxed")
 
-    tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_e[:, None])
-    tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e)
-    tl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e)
+    tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_e[:, None], sem="relaxed")
+    tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
+    tl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e, sem="relaxed")

@@ -1,0 +1,209 @@
+"""Parity of the fused Triton bidirectional scan with the reference composition of ``BiMambaMixer``.
+
+Runs on CUDA, or on CPU under the Triton interpreter (``TRITON_INTERPRET=1``, tiny shapes); skipped when
+neither is available. Each case compares the forward and every input gradient (one shared upstream
+gradient) against the pure-PyTorch reference run in fp32 on the same values.
+"""
+import os
+
+import pytest
+import torch
+
+from vim_backbone.layers.mixer import BiMambaMixer
+from vim_backbone.ops import get_backend
+from vim_backbone.ops.fused_bimamba import (bidirectional_scan_fused, bidirectional_scan_ref,
+                                            fused_available)
+
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+DEVICE = torch.device("cuda" if torch.cuda.is_available() and not INTERPRET else "cpu")
+pytestmark = pytest.mark.skipif(not fused_available(DEVICE),
+                                reason="fused scan needs Triton with CUDA, or TRITON_INTERPRET=1")
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available() or INTERPRET, reason="GPU-sized case needs CUDA")
+
+# max |err| / max(1, max |ref|) against the fp32 reference, (forward, gradients)
+TOL = {torch.float32: (1e-4, 1e-4), torch.float16: (5e-3, 1e-2), torch.bfloat16: (3e-2, 5e-2)}
+NAMES = ("x", "z", "conv_w_f", "conv_b_f", "conv_w_b", "conv_b_b", "x_proj_w_f", "x_proj_w_b", "dt_proj_w_f",
+         "dt_proj_b_f", "dt_proj_w_b", "dt_proj_b_b", "A_f", "A_b", "D_f", "D_b")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fast_interpreter_scan():
+    """Run the interpreter's generic ``associative_scan`` one slice at a time instead of one element.
+
+    NOTE: Triton's interpreter calls a user combine function once per element in Python (~0.5 ms each),
+    which would make this file take minutes on two cores. The combine is elementwise, so applying it to
+    whole slices along the scan axis, left to right, is the same computation.
+    """
+    if not INTERPRET:
+        yield
+        return
+    import numpy as np
+    from triton.runtime import interpreter
+
+    scan_ops = getattr(interpreter, "ScanOps", None)
+    if scan_ops is None or not hasattr(scan_ops, "generic_scan"):
+        yield  # another Triton layout: stay correct, just slower
+        return
+
+    def generic_scan(self, inputs):
+        axis = self.axis
+        data = [t.handle.data for t in inputs]
+        outs = [np.empty_like(a) for a in data]
+        acc = None
+        for i in range(data[0].shape[axis]):
+            cur = tuple(self.to_tensor(np.take(a, i, axis=axis), t.dtype) for a, t in zip(data, inputs))
+            if acc is None:
+                acc = cur
+            else:
+                ret = self.combine_fn.fn(*acc, *cur)
+                acc = ret if isinstance(ret, tuple) else (ret,)
+            index = (slice(None),) * axis + (i,)
+            for out, a in zip(outs, acc):
+                out[index] = a.handle.data
+        return [self.to_tensor(out, t.dtype) for out, t in zip(outs, inputs)]
+
+    original = scan_ops.generic_scan
+    scan_ops.generic_scan = generic_scan
+    yield
+    scan_ops.generic_scan = original
+
+
+def _make_args(dtype, b, e, l, n, r, device=DEVICE, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def mk(*shape, scale=1.0, shift=0.0):
+        return (torch.randn(*shape, generator=g) * scale + shift).to(device=device, dtype=dtype).requires_grad_()
+
+    xz = torch.randn(b, 2 * e, l, generator=g).to(device=device, dtype=dtype)
+    x, z = (t.detach().requires_grad_() for t in xz.chunk(2, dim=1))  # strided views, as in the mixer
+    args = dict(x=x, z=z)
+    for s in ("f", "b"):
+        args[f"conv_w_{s}"] = mk(e, 4, scale=0.5)
+        args[f"conv_b_{s}"] = mk(e, scale=0.3)
+    for s in ("f", "b"):
+        args[f"x_proj_w_{s}"] = mk(r + 2 * n, e, scale=e ** -0.5)
+    for s in ("f", "b"):
+        args[f"dt_proj_w_{s}"] = mk(e, r, scale=r ** -0.5)
+        args[f"dt_proj_b_{s}"] = mk(e, scale=0.5, shift=-2.0)  # softplus(-2) ~ 0.13, near the released init
+    for s in ("f", "b"):
+        args[f"A_{s}"] = (-torch.rand(e, n, generator=g) * n - 0.5).to(device=device, dtype=dtype).requires_grad_()
+    for s in ("f", "b"):
+        args[f"D_{s}"] = mk(e)
+    return args
+
+
+def _rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((a.float() - ref).abs().max() / ref.abs().max().clamp(min=1.0)).item()
+
+
+def _check_parity(dtype, b, e, l, n, r, **kw):
+    args = _make_args(dtype, b, e, l, n, r)
+    ref_args = {k: v.detach().float().requires_grad_() for k, v in args.items()}
+    out = bidirectional_scan_fused(**args, dt_rank=r, d_state=n, **kw)
+    ref = bidirectional_scan_ref(**ref_args, dt_rank=r, d_state=n)
+    assert out.dtype == dtype and out.shape == (b, e, l)
+    grad = torch.randn(b, e, l, generator=torch.Generator().manual_seed(1)).to(DEVICE)  # shared by all runs
+    grads = torch.autograd.grad(out, list(args.values()), grad.to(dtype))
+    ref_grads = torch.autograd.grad(ref, list(ref_args.values()), grad)
+    tol_fwd, tol_bwd = TOL[dtype]
+    if dtype != torch.float32:
+        # NOTE: in half precision the bound also admits twice the error of the reference run in that dtype,
+        # which grows with L (the GEMM gradients reduce over B * L terms)
+        ref_lp = bidirectional_scan_ref(**args, dt_rank=r, d_state=n)
+        lp_grads = torch.autograd.grad(ref_lp, list(args.values()), grad.to(dtype))
+        tol_fwd = max(tol_fwd, 2 * _rel_err(ref_lp, ref))
+        tol_bwd = max(tol_bwd, 2 * max(_rel_err(g_, r_) for g_, r_ in zip(lp_grads, ref_grads)))
+    err = _rel_err(out, ref)
+    assert err < tol_fwd, f"forward max rel err {err:.3g} >= {tol_fwd:.3g} ({dtype}, L={l})"
+    errs = {name: _rel_err(g_, r_) for name, g_, r_ in zip(args, grads, ref_grads)}
+    worst = max(errs, key=errs.get)
+    assert errs[worst] < tol_bwd, (f"grad {worst} max rel err {errs[worst]:.3g} >= {tol_bwd:.3g} ({dtype}, L={l}): "
+                                   f"{errs}")
+
+
+# ------------------------------------------------------------------------------ interpreter-sized cases
+
+
+@pytest.mark.parametrize("l, chunk", [(5, 8), (16, 16), (37, 16), (33, 32)])
+def test_fused_matches_reference_fp32(l, chunk):
+    # L below, equal to, and not a multiple of the chunk; odd lengths
+    _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=chunk, block_e=4)
+
+
+def test_fused_partial_channel_block_and_state_16():
+    # E = 12 is not a multiple of BLOCK_E = 8; N = 16 as in Vim
+    _check_parity(torch.float32, b=1, e=12, l=19, n=16, r=1, chunk=8, block_e=8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fused_matches_reference_half(dtype):
+    _check_parity(dtype, b=2, e=8, l=21, n=4, r=2, chunk=8, block_e=8)
+
+
+def test_fused_matches_mixer_directions():
+    """The reference twin is the mixer's own composition: compare with ``BiMambaMixer._direction``."""
+    mixer = BiMambaMixer(d_model=8, d_state=8, backend="reference").to(DEVICE)
+    with torch.no_grad():
+        for name, p in mixer.named_parameters():
+            if name.startswith(("A", "D")):
+                p.add_(0.1 * torch.randn_like(p))
+    hidden = torch.randn(2, 11, 8, device=DEVICE)
+    backend = get_backend("reference", DEVICE)
+    xz = torch.nn.functional.linear(hidden, mixer.in_proj.weight).transpose(1, 2)
+    expected = (mixer._direction(backend, xz, "", mixer.A_log, mixer.D)
+                + mixer._direction(backend, xz.flip(-1), "_b", mixer.A_b_log, mixer.D_b).flip(-1)) / 2
+    x, z = xz.chunk(2, dim=1)
+    m = mixer
+    got = bidirectional_scan_fused(
+        x, z, m.conv1d.weight, m.conv1d.bias, m.conv1d_b.weight, m.conv1d_b.bias, m.x_proj.weight,
+        m.x_proj_b.weight, m.dt_proj.weight, m.dt_proj.bias, m.dt_proj_b.weight, m.dt_proj_b.bias,
+        -torch.exp(m.A_log.float()), -torch.exp(m.A_b_log.float()), m.D, m.D_b, m.dt_rank, m.d_state,
+        chunk=8, block_e=8)
+    err = (got - expected).abs().max().item()
+    assert err < 1e-5, f"forward max err {err}"
+    grad = torch.randn_like(got)
+    params = [p for p in mixer.parameters() if p.requires_grad and p is not mixer.out_proj.weight]
+    g_got = torch.autograd.grad(got, params, grad, allow_unused=True, retain_graph=True)  # in_proj is shared
+    g_exp = torch.autograd.grad(expected, params, grad, allow_unused=True)
+    for (name, _), a, b in zip([(n, p) for n, p in mixer.named_parameters() if p is not mixer.out_proj.weight],
+                               g_got, g_exp):
+        err = (a - b).abs().max().item()
+        assert err < 1e-4 * max(1.0, b.abs().max().item()), f"grad {name} max err {err}"
+
+
+def test_fused_without_grad_skips_state_saving():
+    args = {k: v.detach() for k, v in _make_args(torch.float32, 1, 8, 9, 4, 2).items()}
+    with torch.no_grad():
+        out = bidirectional_scan_fused(**args, dt_rank=2, d_state=4, chunk=8, block_e=8)
+    ref = bidirectional_scan_ref(**args, dt_rank=2, d_state=4)
+    err = (out - ref).abs().max().item()
+    assert not out.requires_grad and err < 1e-5, f"forward max err {err}"
+
+
+def test_fused_rejects_bad_inputs():
+    args = {k: v.detach() for k, v in _make_args(torch.float32, 1, 8, 9, 4, 2).items()}
+    with pytest.raises(ValueError, match="power of two"):
+        bidirectional_scan_fused(**args, dt_rank=4, d_state=3)
+    with pytest.raises(ValueError, match="dt_rank \\+ 2 \\* d_state"):
+        bidirectional_scan_fused(**args, dt_rank=1, d_state=4)
+    args64 = dict(args, x=args["x"].double(), z=args["z"].double())
+    with pytest.raises(TypeError, match="bidirectional_scan_ref"):
+        bidirectional_scan_fused(**args64, dt_rank=2, d_state=4)
+
+
+def test_fused_available():
+    assert fused_available(DEVICE)
+    if not INTERPRET:
+        assert not fused_available(torch.device("cpu"))
+
+
+# ------------------------------------------------------------------------------------- GPU-sized cases
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("l", [197, 730, 1025, 4097])
+def test_fused_matches_reference_gpu(dtype, l):
+    # Vim-Ti inner width (E = 384, R = 12, N = 16); L = tokens of 224/stride 16, stride 8, 512 and 1024 px
+    _check_parity(dtype, b=2, e=384, l=l, n=16, r=12)
