@@ -1,9 +1,10 @@
 """Scan backends and the choice between them.
 
 ``reference`` (pure PyTorch, any device) and ``mamba_ssm`` (stock CUDA kernels) are twins with the
-signatures of ``mamba_ssm``'s ``selective_scan_fn`` and ``causal_conv1d_fn``. The choice is made by
-:func:`resolve_backend`: an explicit argument wins, then ``VIM_SCAN_BACKEND``, then automatic
-(CUDA tensor and kernel importable -> ``mamba_ssm``, else ``reference``).
+signatures of ``mamba_ssm``'s ``selective_scan_fn`` and ``causal_conv1d_fn``. ``fused`` (Triton) runs
+the whole bidirectional conv + scan + gate of a mixer at once (``ScanBackend.bidirectional``). The
+choice is made by :func:`resolve_backend`: an explicit argument wins, then ``VIM_SCAN_BACKEND``, then
+automatic (CUDA tensor and kernel importable -> ``mamba_ssm``, else ``reference``).
 """
 import os
 import warnings
@@ -17,7 +18,7 @@ from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 
 __all__ = ["BACKENDS", "ScanBackend", "get_backend", "resolve_backend", "selective_scan_ref", "causal_conv1d_ref"]
 
-BACKENDS = ("reference", "mamba_ssm")
+BACKENDS = ("reference", "mamba_ssm", "fused")
 ENV_VAR = "VIM_SCAN_BACKEND"
 
 
@@ -26,6 +27,8 @@ class ScanBackend:
     name: str
     selective_scan: Callable
     causal_conv1d: Callable
+    # whole-mixer bidirectional scan (signature of ops.fused_bimamba.bidirectional_scan_fused), or None
+    bidirectional: Optional[Callable] = None
 
 
 @lru_cache(maxsize=None)
@@ -36,6 +39,10 @@ def _load(name: str) -> ScanBackend:
         from .mamba_ssm_backend import load_mamba_ssm
         scan, conv = load_mamba_ssm()
         return ScanBackend(name, scan, conv)
+    if name == "fused":
+        from .fused_bimamba import bidirectional_scan_fused, load_fused_kernels
+        load_fused_kernels()  # ImportError naming the install command
+        return ScanBackend(name, selective_scan_ref, causal_conv1d_ref, bidirectional_scan_fused)
     raise ValueError(f"scan backend {name!r} not in {BACKENDS}")
 
 
@@ -67,6 +74,10 @@ def resolve_backend(requested: Optional[str], device: torch.device) -> str:
             raise ValueError(f"scan backend {requested!r} not in {('auto',) + BACKENDS} "
                              f"(set by argument or {ENV_VAR})")
         _load(requested)  # raises ImportError with the install command when unavailable
+        if requested == "fused":
+            from .fused_bimamba import fused_available
+            if not fused_available(device):
+                raise ValueError(f"scan backend 'fused' needs a CUDA device (or TRITON_INTERPRET=1); got {device}")
         return requested
     if device.type == "cuda":
         if _available("mamba_ssm"):
