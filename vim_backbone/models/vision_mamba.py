@@ -241,6 +241,28 @@ class VisionMamba(nn.Module):
             return feats
         return self._final_norm(hidden, residual), feats
 
+    def prune_intermediate_layers(self, indices: Optional[Union[int, Sequence[int]]] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
+        """Drop the blocks after the last of ``indices`` (and optionally ``norm_f`` / the head).
+
+        timm's ``features_only=True`` wrapper (``FeatureGetterNet``) calls this before
+        ``forward_intermediates``. Returns the absolute block indices to request afterwards.
+        """
+        take = take_indices(self.depth, indices)
+        self.layers = self.layers[: take[-1] + 1]
+        self.depth = len(self.layers)
+        self.feature_info = self.feature_info[: self.depth]
+        if prune_norm:
+            self.norm_f = nn.Identity()
+        if prune_head:
+            self.head = nn.Identity()
+            self.num_classes = 0
+        return take
+
+    def load_pretrained(self, checkpoint_path: str, strict: bool = True) -> Dict[str, Any]:
+        """Load a weight file as :func:`load_pretrained` does (timm calls this for ``custom_load`` cfgs)."""
+        return load_pretrained(self, checkpoint_path, strict=strict)
+
     # -------------------------------------------------------------------------------------------- checkpoints
     def _convert_on_load(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
         """Let ``load_state_dict`` take an official file's dict unchanged (unwrap, resize pos_embed, ...)."""
