@@ -14,7 +14,7 @@ so one ``tl.associative_scan`` along the chunk serves both directions without fl
 import triton
 import triton.language as tl
 
-LOG2E = 1.4426950408889634
+LOG2E = tl.constexpr(1.4426950408889634)  # globals used inside kernels must be constexpr
 
 
 @triton.jit
