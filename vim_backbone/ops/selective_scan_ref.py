@@ -88,8 +88,10 @@ def selective_scan_ref(
         decay = torch.exp(dt[..., None] * A[None, :, None, :])  # (B, E, t, N)
         x = (dt * u[:, :, start:end])[..., None] * Bm[:, None, start:end, :]  # (B, E, t, N)
         states = []
-        for i in range(end - start):
-            h = decay[:, :, i] * h + x[:, :, i]
+        # NOTE: unbind, not decay[:, :, i]: the backward of per-step indexing writes each step's gradient
+        # into a zeroed full-chunk tensor (O(T^2) memory traffic, ~10x slower training on CPU).
+        for decay_i, x_i in zip(decay.unbind(2), x.unbind(2)):
+            h = decay_i * h + x_i
             states.append(h)
         ys.append(torch.einsum("betn,btn->bet", torch.stack(states, dim=2), Cm[:, start:end, :]))
     y = torch.cat(ys, dim=-1)
