@@ -7,6 +7,7 @@ Official Vim files (``{"model": ...}``) are converted on load; files written by 
 recognised by their run directory (see ``vim_backbone.mm.checkpoint_io``).
 """
 import argparse
+import numbers
 import os
 import os.path as osp
 import sys
@@ -67,7 +68,9 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type="DumpResults", out_file_path=args.out))
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
-    print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()})
+    # metrics are often numpy scalars (mmseg's IoUMetric): print them as plain rounded floats
+    print({k: (round(float(v), 4) if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral) else v)
+           for k, v in metrics.items()})
     return metrics
 
 
