@@ -1,0 +1,80 @@
+"""CPU smoke tests of tools/benchmark.py and tools/scan_benchmark.py (the CI stand-in for the GPU runs)."""
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def one_thread():
+    # NOTE: two oversubscribed OpenMP threads made these tiny models 50x slower on a loaded CI machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_benchmark_cpu_smoke(tmp_path, one_thread):
+    bench = _load_tool("benchmark")
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    bench.main(["--device", "cpu", "--resolutions", "32", "--iters", "2", "--warmup", "0",
+                "--models", "vim_tiny", "deit_tiny", "--dtypes", "fp32", "--out", str(out), "--plot", str(png),
+                "--no-progress"])
+    data = json.loads(out.read_text())
+    assert {"environment", "settings", "notes", "results"} <= set(data)
+    assert {"device", "device_name", "torch", "timm"} <= set(data["environment"])
+    assert data["settings"]["resolutions"] == [32] and data["settings"]["iters"] == 2
+    # no fast Vim backend on CPU: announced, and the reference used instead
+    assert any("reference" in n for n in data["notes"]), data["notes"]
+    labels = {r["label"] for r in data["results"]}
+    assert labels == {"Vim-Ti (reference)", "DeiT-Ti (naive)", "DeiT-Ti (sdpa)"}
+    assert len(data["results"]) == 3 * 2  # x (infer, train)
+    for r in data["results"]:
+        assert r["status"] == "ok", r
+        assert r["img_per_s"] > 0 and r["ms_per_iter"] > 0
+        assert {"model", "impl", "dtype", "mode", "resolution", "tokens", "batch_size", "peak_mem_gb"} <= set(r)
+    assert png.stat().st_size > 0
+
+
+def test_deit_attention_switch():
+    bench = _load_tool("benchmark")
+    model = bench.build_deit("deit_tiny", 32, "naive")
+    assert all(not m.fused_attn for m in model.modules() if hasattr(m, "fused_attn"))
+    bench.set_deit_attention(model, "sdpa")
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        fused = model.forward_features(x)
+        bench.set_deit_attention(model, "naive")
+        naive = model.forward_features(x)
+    torch.testing.assert_close(fused, naive, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_size_spec():
+    bench = _load_tool("benchmark")
+    assert bench.parse_batch_sizes(["224:64", "1248:2"], [224, 512, 1248], {224: 128, 512: 32}, 8) == \
+        {224: 64, 512: 32, 1248: 2}
+    assert bench.parse_batch_sizes(["4"], [224, 512], {}, 8) == {224: 4, 512: 4}
+    with pytest.raises(ValueError, match="batch sizes must be >= 1"):
+        bench.parse_batch_sizes(["224:0"], [224], {}, 8)
+
+
+def test_scan_benchmark_cpu_smoke(tmp_path, one_thread):
+    scan_bench = _load_tool("scan_benchmark")
+    out = tmp_path / "scan.json"
+    data = scan_bench.main(["--device", "cpu", "--lengths", "8", "--batch", "1", "--channels", "32",
+                            "--dtypes", "fp32", "--iters", "1", "--warmup", "0", "--out", str(out)])
+    assert json.loads(out.read_text())["results"] == data["results"]
+    ok = [(r["level"], r["backend"], r["pass_"]) for r in data["results"] if r["status"] == "ok"]
+    assert ("scan", "reference", "fwd+bwd") in ok and ("mixer", "reference", "fwd") in ok
+    assert any("fused" in n for n in data["notes"])  # skipped on CPU, with a note
