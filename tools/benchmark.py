@@ -443,21 +443,31 @@ def main(argv=None) -> dict:
         rec = run_one(cfg, device, warmup, args.iters)
         results.append(rec)
         bar.update(1)
+        if args.out:  # rewritten after every setting: a sweep cut short by a time limit keeps its numbers
+            _write_json(args.out, dict(environment=env, settings=settings, notes=notes, complete=False,
+                                       wall_s=round(time.time() - t0, 1), results=results))
         if rec["status"] == "error":
             print(f"\nerror: {cfg['label']} {cfg['dtype']} {cfg['mode']} {cfg['resolution']}: {rec['error']}",
                   file=sys.stderr)
     bar.close()
-    data = dict(environment=env, settings=settings, notes=notes, wall_s=round(time.time() - t0, 1), results=results)
+    data = dict(environment=env, settings=settings, notes=notes, complete=True, wall_s=round(time.time() - t0, 1),
+                results=results)
     print(summary_table(results))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(data, f, indent=1)
+        _write_json(args.out, data)
         print(f"wrote {args.out}")
     if args.plot:
         plot(results, args.plot, _title(env))
         print(f"wrote {args.plot}")
     return data
+
+
+def _write_json(path: str, data: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
 
 
 def _title(env: dict) -> str:
