@@ -1,0 +1,4 @@
+# Vim-Ti recipe with bf16 autocast (the release trains in fp32; bf16 needs no loss scaling).
+_base_ = ['./vim-tiny-p16_8xb128_in1k.py']
+
+optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')
