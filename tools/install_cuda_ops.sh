@@ -248,7 +248,7 @@ def conv():
     from causal_conv1d import causal_conv1d_fn
     if dev:
         x = torch.randn(2, 8, 64, device=dev)
-        out = causal_conv1d_fn(x, torch.randn(8, 4, device=dev), torch.randn(8, device=dev), "silu")
+        out = causal_conv1d_fn(x, torch.randn(8, 4, device=dev), torch.randn(8, device=dev), activation="silu")
         torch.cuda.synchronize(); assert torch.isfinite(out).all()
 def mmcv():
     from mmcv.ops import get_compiling_cuda_version, nms

@@ -34,7 +34,8 @@ WHEELS=(
   # imported by mmseg
   ftfy==6.3.1 wcwidth==0.9.4 prettytable==3.18.0
   # imported by mmpretrain
-  mat4py==0.6.0 modelindex==0.0.2 ordered-set==4.1.0 importlib-metadata==10.2.0
+  # (model-index is the package mmpretrain imports as `modelindex`; importlib-metadata 10 needs lazy_importer)
+  mat4py==0.6.0 model-index==0.1.11 markdown==3.11.3 click==8.5.1 ordered-set==4.1.0 importlib-metadata==8.7.0
   # timm pinned to what the benchmark and tests ran with (the image's own may be older)
   timm==1.0.31
   # mmcv 2.1.0's setup.py imports pkg_resources, gone in setuptools 82

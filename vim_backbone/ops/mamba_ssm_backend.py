@@ -27,7 +27,7 @@ def load_mamba_ssm() -> Tuple[Callable, Callable]:
         # causal_conv1d wants fp32/fp16/bf16 CUDA tensors with a contiguous L axis
         if _conv is not None and x.is_cuda:
             return _conv(x.contiguous(), weight.to(x.dtype).contiguous(),
-                         None if bias is None else bias.to(x.dtype), activation)
+                         None if bias is None else bias.to(x.dtype), activation=activation)
         return causal_conv1d_ref(x, weight, bias, activation)
 
     def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
