@@ -30,7 +30,7 @@ __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "fused_availabl
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
-DEFAULT_BLOCK_E = 8
+DEFAULT_BLOCK_E = 4  # H100 sweep at L=4097, B=16, E=384, bf16 (docs/RESULTS.md): 4 x 32 fastest
 DEFAULT_CHUNK = 32
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
