@@ -1,17 +1,20 @@
 """Write a small COCO-format instance-segmentation set of coloured shapes, deterministically from a seed.
 
-    python tools/make_toy_coco.py [--out data/toy_coco] [--num-train 128] [--num-val 32] [--size 160] [--seed 0]
+    python tools/make_toy_coco.py [--out data/toy_coco] [--num-train 128] [--num-val 32] [--size 128] [--seed 0]
 
 Layout (what ``configs/det/*toy-coco*.py`` reads)::
 
     OUT/train/000000.png ...      OUT/val/000000.png ...
     OUT/annotations/train.json    OUT/annotations/val.json
 
-Three classes, told apart by shape only (colours are random): rectangle (axis-aligned or rotated),
-ellipse (a 32-gon), triangle. Each image holds 1-4 shapes that do not overlap, so every polygon is
-exactly the visible mask; the polygon drawn is the polygon annotated.
+Three classes: rectangle (axis-aligned or rotated), ellipse (a 32-gon), triangle. Each class has its own
+hue family (red / green / blue, jittered by +-35 degrees, random saturation and brightness) on a greyish
+background, so a detector trained from scratch for a few hundred CPU iterations has something to learn;
+telling shapes apart is still needed where hues come close. Each image holds 1-3 shapes that do not
+overlap, so every polygon is exactly the visible mask; the polygon drawn is the polygon annotated.
 """
 import argparse
+import colorsys
 import json
 import math
 import os
@@ -23,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from PIL import Image, ImageDraw
 
 CLASSES = ("rectangle", "ellipse", "triangle")
+CLASS_HUES = (0.0, 1 / 3, 2 / 3)  # red, green, blue families
 Polygon = List[Tuple[float, float]]
 
 
@@ -61,22 +65,22 @@ def _area(poly: Polygon) -> float:
     return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1]))) / 2
 
 
-def _colour(rng: random.Random, avoid: Sequence[int]) -> Tuple[int, int, int]:
-    while True:
-        c = tuple(rng.randint(0, 255) for _ in range(3))
-        if sum(abs(x - y) for x, y in zip(c, avoid)) > 150:  # keep shapes visible on the background
-            return c
+def _colour(kind: str, rng: random.Random) -> Tuple[int, int, int]:
+    hue = (CLASS_HUES[CLASSES.index(kind)] + rng.uniform(-35, 35) / 360) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0))
+    return int(r * 255), int(g * 255), int(b * 255)
 
 
-def make_image(size: int, rng: random.Random, max_shapes: int = 4) -> Tuple[Image.Image, List[Dict]]:
-    bg = tuple(rng.randint(0, 255) for _ in range(3))
+def make_image(size: int, rng: random.Random, max_shapes: int = 3) -> Tuple[Image.Image, List[Dict]]:
+    grey = rng.randint(40, 215)
+    bg = tuple(min(255, max(0, grey + rng.randint(-15, 15))) for _ in range(3))
     img = Image.new("RGB", (size, size), bg)
     draw = ImageDraw.Draw(img)
     objs, boxes = [], []
     for _ in range(rng.randint(1, max_shapes)):
         for _attempt in range(20):
             kind = rng.choice(CLASSES)
-            r = rng.uniform(0.08, 0.22) * size
+            r = rng.uniform(0.12, 0.28) * size
             cx, cy = rng.uniform(r, size - r), rng.uniform(r, size - r)
             poly = [(min(max(x, 0.0), size - 1.0), min(max(y, 0.0), size - 1.0)) for x, y in make_shape(kind, cx, cy, r, rng)]
             box = _bbox(poly)
@@ -85,7 +89,7 @@ def make_image(size: int, rng: random.Random, max_shapes: int = 4) -> Tuple[Imag
         else:
             continue
         boxes.append(box)
-        draw.polygon(poly, fill=_colour(rng, bg))
+        draw.polygon(poly, fill=_colour(kind, rng))
         objs.append(dict(kind=kind, poly=poly, box=box))
     return img, objs
 
@@ -115,7 +119,7 @@ def write_split(out_dir: str, split: str, num_images: int, size: int, rng: rando
     return ann_file
 
 
-def make_toy_coco(out_dir: str = "data/toy_coco", num_train: int = 128, num_val: int = 32, size: int = 160,
+def make_toy_coco(out_dir: str = "data/toy_coco", num_train: int = 128, num_val: int = 32, size: int = 128,
                   seed: int = 0) -> Dict[str, str]:
     """Write the toy set; the same arguments give byte-identical annotation files. Returns the json paths."""
     if size < 64:
@@ -129,7 +133,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--out", default="data/toy_coco", help="output directory. Defaults to data/toy_coco")
     parser.add_argument("--num-train", type=int, default=128)
     parser.add_argument("--num-val", type=int, default=32)
-    parser.add_argument("--size", type=int, default=160, help="square image side in pixels")
+    parser.add_argument("--size", type=int, default=128, help="square image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 

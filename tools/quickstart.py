@@ -3,6 +3,7 @@
     python tools/quickstart.py [--iters 400] [--data data/toy_coco] [--work-dir work_dirs/quickstart_det]
 
 1. writes the toy COCO instance-segmentation set (tools/make_toy_coco.py) unless it is there;
+   scores the untrained (freshly initialised) detector on it, for comparison;
 2. trains ``configs/det/mask-rcnn_vim-t-tiny_toy-coco.py`` with tools/train.py;
 3. evaluates the checkpoint with tools/test.py (CocoMetric: bbox and segm mAP);
 4. draws the trained model's boxes and masks on a validation image with mmdet's ``DetLocalVisualizer``
@@ -36,6 +37,22 @@ def data_options(data_root: str) -> List[str]:
         [f"{k}.ann_file={data_root}annotations/val.json" for k in ("val_evaluator", "test_evaluator")]
 
 
+def save_untrained(config: str, out_file: str, seed: int = 0) -> str:
+    """The toy detector as initialised (seeded), saved as a plain weight file: the "before training" baseline."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet.registry import MODELS
+
+    cfg = Config.fromfile(config)
+    init_default_scope("mmdet")
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save({"state_dict": model.state_dict(), "meta": {"note": "untrained, seed %d" % seed}}, out_file)
+    return out_file
+
+
 def draw_predictions(config: str, checkpoint: str, image: str, out_file: str, score_thr: float = 0.5) -> int:
     """Run the trained detector on ``image`` and save its boxes and masks drawn by mmdet. Returns #drawn."""
     import mmcv
@@ -60,6 +77,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="torch CPU threads. Defaults to 1: on a busy 2-core machine two oversubscribed OpenMP "
                              "threads made a step ~10x slower than one")
     parser.add_argument("--image", type=int, default=0, help="index of the validation image to draw")
+    parser.add_argument("--score-thr", type=float, default=0.3, help="draw predictions scoring at least this")
     return parser.parse_args(argv)
 
 
@@ -72,9 +90,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     ann = osp.join(args.data, "annotations", "train.json")
     if not osp.isfile(ann):
         load_tool("make_toy_coco").main(["--out", args.data])
+    os.makedirs(args.work_dir, exist_ok=True)
+    # the same evaluation before training: what the scores below are to be compared with
+    untrained = save_untrained(CONFIG, osp.join(args.work_dir, "untrained.pth"))
+    before = load_tool("test").main([CONFIG, untrained, "--work-dir", osp.join(args.work_dir, "test_untrained"),
+                                     "--cfg-options", *data_options(args.data)])
+
+    # NOTE: param_scheduler.1 is the cosine decay; its end was fixed from max_iters when the config was read
     options = data_options(args.data) + [f"train_cfg.max_iters={args.iters}", f"train_cfg.val_interval={args.iters}",
-                                         f"default_hooks.checkpoint.interval={args.iters}"]
-    # NOTE: the scheduler's cosine ends at the config's max_iters; --iters changes only the loop length
+                                         f"default_hooks.checkpoint.interval={args.iters}",
+                                         f"param_scheduler.1.end={args.iters}"]
     t_train = time.perf_counter()
     load_tool("train").main([CONFIG, "--work-dir", args.work_dir, "--cfg-options", *options])
     t_train = time.perf_counter() - t_train
@@ -86,7 +111,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     val_dir = osp.join(args.data, "val")
     image = osp.join(val_dir, sorted(os.listdir(val_dir))[args.image])
     out_file = osp.abspath(osp.join(args.work_dir, "prediction.png"))
-    drawn = draw_predictions(CONFIG, checkpoint, image, out_file)
+    drawn = draw_predictions(CONFIG, checkpoint, image, out_file, args.score_thr)
 
     summary = {
         "bbox_mAP": metrics.get("coco/bbox_mAP"), "bbox_mAP_50": metrics.get("coco/bbox_mAP_50"),
@@ -96,9 +121,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     print(f"trained {args.iters} iterations in {t_train:.0f}s ({t_train / args.iters:.2f} s/iter incl. "
           f"the final validation), checkpoint {checkpoint}")
     print("COCO val: " + "  ".join(f"{k} {v:.3f}" for k, v in summary.items() if v is not None))
-    print(f"predictions ({drawn} above score 0.5) drawn on {image}: {out_file}")
+    print("untrained: " + "  ".join(f"{k} {before.get('coco/' + k, 0.0):.3f}" for k in summary))
+    print(f"{drawn} predictions (score >= {args.score_thr}) drawn on {image}: {out_file}")
     print(f"total time {time.perf_counter() - t0:.0f}s")
-    return dict(summary, png=out_file, checkpoint=checkpoint)
+    return dict(summary, png=out_file, checkpoint=checkpoint,
+                untrained={k: before.get("coco/" + k, 0.0) for k in summary})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['vim_backbone.mm.det'], allow_failed_imports=False)
 
-image_size = (160, 160)
+image_size = (128, 128)
 embed_dim = 64
 channels = 64  # pyramid / head width (256 in the COCO configs)
 num_classes = 3
