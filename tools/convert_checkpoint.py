@@ -19,30 +19,17 @@ import argparse
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from vim_backbone.checkpoint import load_weights_file, unwrap_state_dict  # noqa: E402
-from vim_backbone.models import VisionMamba, checkpoint_filter_fn  # noqa: E402
+from vim_backbone.models import VisionMamba, checkpoint_filter_fn, mm_to_release_keys  # noqa: E402
 
 TARGETS = ("mmpretrain", "mmdet", "mmseg", "core")
 DENSE_TARGETS = ("mmdet", "mmseg")
-
-
-def _release_keys(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Strip OpenMMLab prefixes so the architecture can be read (``backbone.*`` -> ``*``, ``head.fc.`` -> ``head.``)."""
-    if not any(k.startswith("backbone.") for k in sd):
-        return sd
-    out = {}
-    for k, v in sd.items():
-        if k.startswith("backbone."):
-            out[k[len("backbone."):]] = v
-        elif k.startswith("head.fc."):
-            out["head." + k[len("head.fc."):]] = v
-    return out
 
 
 def infer_arch(sd: Dict[str, torch.Tensor]) -> dict:
@@ -81,7 +68,7 @@ def convert(raw: dict, to: str, img_size=None, stride: Optional[int] = None,
     """Return the object to save for target ``to`` and a report dict (``report`` key)."""
     if to not in TARGETS:
         raise ValueError(f"--to {to!r} not in {TARGETS}")
-    src = _release_keys(unwrap_state_dict(raw))
+    src = mm_to_release_keys(unwrap_state_dict(raw))
     arch = infer_arch(src)
     img_size = 224 if img_size is None else img_size
     src_stride = infer_stride(src, arch["patch_size"])

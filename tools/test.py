@@ -14,11 +14,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from vim_backbone.mm import checkpoint_io  # noqa: E402
+from vim_backbone.mm.runner_config import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -45,14 +46,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     checkpoint_io.install(trust=args.trust_checkpoint)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir") is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         vis_hook = cfg.default_hooks.get("visualization")

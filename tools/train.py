@@ -14,6 +14,7 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from vim_backbone.mm import checkpoint_io  # noqa: E402
+from vim_backbone.mm.runner_config import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -52,14 +53,7 @@ def enable_amp(cfg: Config) -> None:
 def main(argv=None):
     args = parse_args(argv)
     checkpoint_io.install(trust=args.trust_checkpoint)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir") is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:

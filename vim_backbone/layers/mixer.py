@@ -70,7 +70,6 @@ class BiMambaMixer(nn.Module):
         conv = getattr(self, f"conv1d{suffix}")
         x_proj = getattr(self, f"x_proj{suffix}")
         dt_proj = getattr(self, f"dt_proj{suffix}")
-        L = xz.shape[-1]
         x, z = xz.chunk(2, dim=1)
         x = backend.causal_conv1d(x, conv.weight.squeeze(1), conv.bias, "silu")
         x_dbl = F.linear(x.transpose(1, 2), x_proj.weight)  # (B, L, R + 2N)

@@ -271,7 +271,7 @@ class VisionMamba(nn.Module):
         state_dict.update({prefix + k: v for k, v in converted.items()})
 
 
-def _mm_to_core_keys(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def mm_to_release_keys(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Keys written by OpenMMLab models (``backbone.*``, ``head.fc.*``) to the release layout."""
     if not any(k.startswith("backbone.") for k in sd):
         return sd
@@ -292,7 +292,7 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: VisionMamba) -> Dict
     a class token), drops ``cls_token`` for such a model and the head when the model has none or another
     number of classes. Raises ValueError naming every shape mismatch.
     """
-    sd = _mm_to_core_keys(unwrap_state_dict(state_dict))
+    sd = mm_to_release_keys(unwrap_state_dict(state_dict))
     if "pos_embed" in sd and "patch_embed.proj.weight" in sd:
         pe = sd["pos_embed"]
         src_dim = sd["patch_embed.proj.weight"].shape[0]
