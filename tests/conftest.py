@@ -20,3 +20,16 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one CPU thread.
+
+    NOTE: on a loaded 2-core machine, two oversubscribed OpenMP threads made the tiny models of the
+    end-to-end tests 10-50x slower than one thread.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -4,7 +4,6 @@ toy run trains and evaluates through the tools. CPU."""
 import argparse
 import copy
 import glob
-import importlib.util
 import os.path as osp
 import pickle
 
@@ -24,6 +23,7 @@ from mmpretrain.structures import DataSample  # noqa: E402
 from vim_backbone import VisionMamba, create_model  # noqa: E402
 from vim_backbone.layers import resize_pos_embed  # noqa: E402
 from vim_backbone.mm import checkpoint_io  # noqa: E402
+from tests.helpers import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, "configs", "cls")
@@ -38,14 +38,6 @@ TINY_IMG, TINY_PATCH = 32, 8
 @pytest.fixture(autouse=True)
 def _mmpretrain_scope():
     init_default_scope("mmpretrain")
-
-
-def load_tool(name: str):
-    """``tools/<name>.py`` as a module (tools/ holds scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_cls_test_tool_{name}", osp.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_official(path: str, model: VisionMamba, head_scale: float = 1.0) -> dict:

@@ -38,12 +38,8 @@ def _mmdet_scope():
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # NOTE: oversubscribed OpenMP threads make these tiny models many times slower on a loaded machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 def _shrink_heads(model: Config) -> None:

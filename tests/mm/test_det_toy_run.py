@@ -1,9 +1,8 @@
 """The toy detection config end to end: generated COCO set -> tools/train.py -> tools/test.py (CocoMetric)."""
-import importlib.util
 import os.path as osp
 
 import pytest
-import torch
+from tests.helpers import load_tool  # noqa: E402
 
 pytest.importorskip("mmdet")
 pytest.importorskip("mmcv.ops", reason="mmcv built with ops (RoIAlign, nms) is needed by mmdet's heads")
@@ -11,23 +10,6 @@ pytest.importorskip("pycocotools")
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY_CONFIG = osp.join(ROOT, "configs", "det", "mask-rcnn_vim-t-tiny_toy-coco.py")
-
-
-@pytest.fixture
-def one_thread():
-    # NOTE: oversubscribed OpenMP threads make these tiny models many times slower on a loaded machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def load_tool(name: str):
-    """``tools/<name>.py`` as a module (tools/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_det_test_tool_{name}", osp.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def toy_data_options(data_root: str) -> list:

@@ -3,7 +3,6 @@ official checkpoints through ``init_cfg``. CPU, tiny archs."""
 import argparse
 import copy
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -24,6 +23,7 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from vim_backbone import VisionMamba, load_pretrained  # noqa: E402
 from vim_backbone.layers import resize_pos_embed  # noqa: E402
 from vim_backbone.mm.backbone import VimBackbone  # noqa: E402
+from tests.helpers import load_tool  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, "configs", "seg")
@@ -36,14 +36,6 @@ TINY_CROP = (64, 64)
 @pytest.fixture(autouse=True)
 def _mmseg_scope():
     init_default_scope("mmseg")
-
-
-def load_tool(name: str):
-    """``tools/<name>.py`` as a module (tools/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"_seg_test_tool_{name}", osp.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def official_checkpoint(path: str, img_size=48, arch=TINY_ARCH) -> VisionMamba:

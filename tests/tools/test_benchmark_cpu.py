@@ -1,32 +1,16 @@
 """CPU smoke tests of tools/benchmark.py and tools/scan_benchmark.py (the CI stand-in for the GPU runs)."""
-import importlib.util
 import json
 import os
 
 import pytest
 import torch
+from tests.helpers import load_tool  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def one_thread():
-    # NOTE: two oversubscribed OpenMP threads made these tiny models 50x slower on a loaded CI machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_benchmark_cpu_smoke(tmp_path, one_thread):
-    bench = _load_tool("benchmark")
+    bench = load_tool("benchmark")
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     bench.main(["--device", "cpu", "--resolutions", "32", "--iters", "2", "--warmup", "0",
                 "--models", "vim_tiny", "deit_tiny", "--dtypes", "fp32", "--out", str(out), "--plot", str(png),
@@ -48,7 +32,7 @@ def test_benchmark_cpu_smoke(tmp_path, one_thread):
 
 
 def test_deit_attention_switch():
-    bench = _load_tool("benchmark")
+    bench = load_tool("benchmark")
     model = bench.build_deit("deit_tiny", 32, "naive")
     assert all(not m.fused_attn for m in model.modules() if hasattr(m, "fused_attn"))
     bench.set_deit_attention(model, "sdpa")
@@ -61,7 +45,7 @@ def test_deit_attention_switch():
 
 
 def test_batch_size_spec():
-    bench = _load_tool("benchmark")
+    bench = load_tool("benchmark")
     assert bench.parse_batch_sizes(["224:64", "1248:2"], [224, 512, 1248], {224: 128, 512: 32}, 8) == \
         {224: 64, 512: 32, 1248: 2}
     assert bench.parse_batch_sizes(["4"], [224, 512], {}, 8) == {224: 4, 512: 4}
@@ -70,7 +54,7 @@ def test_batch_size_spec():
 
 
 def test_scan_benchmark_cpu_smoke(tmp_path, one_thread):
-    scan_bench = _load_tool("scan_benchmark")
+    scan_bench = load_tool("scan_benchmark")
     out = tmp_path / "scan.json"
     data = scan_bench.main(["--device", "cpu", "--lengths", "8", "--batch", "1", "--channels", "32",
                             "--dtypes", "fp32", "--iters", "1", "--warmup", "0", "--out", str(out)])

@@ -1,6 +1,5 @@
 """tools/convert_checkpoint.py: official file -> core / mmpretrain / mmdet / mmseg files that load strictly."""
 import argparse
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -8,16 +7,14 @@ import torch
 
 from vim_backbone import VisionMamba, load_weights_file
 from vim_backbone.layers import resize_pos_embed, split_pos_embed
+from tests.helpers import load_tool as load_tool_named  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARCH = dict(embed_dim=32, depth=2, d_state=4)
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location("_convert_checkpoint_tool", osp.join(ROOT, "tools", "convert_checkpoint.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool_named("convert_checkpoint")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """``tools/train.py --resume`` after a killed run continues from the last checkpoint (toy det config, CPU)."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -10,6 +9,7 @@ import time
 
 import pytest
 import torch
+from tests.helpers import load_tool  # noqa: E402
 
 pytest.importorskip("mmdet")
 pytest.importorskip("mmcv.ops", reason="mmcv built with ops (RoIAlign, nms) is needed by mmdet's heads")
@@ -17,22 +17,6 @@ pytest.importorskip("mmcv.ops", reason="mmcv built with ops (RoIAlign, nms) is n
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOY_CONFIG = osp.join(ROOT, "configs", "det", "mask-rcnn_vim-t-tiny_toy-coco.py")
 ITER_LINE = re.compile(r"Iter\(train\) \[\s*(\d+)/(\d+)\]")
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_resume_test_tool_{name}", osp.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def one_thread():
-    # NOTE: oversubscribed OpenMP threads make these tiny models many times slower on a loaded machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_logs(work_dir: str) -> list:
