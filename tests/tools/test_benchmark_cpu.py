@@ -1,12 +1,10 @@
 """CPU smoke tests of tools/benchmark.py and tools/scan_benchmark.py (the CI stand-in for the GPU runs)."""
 import json
-import os
 
 import pytest
 import torch
 from tests.helpers import load_tool  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_benchmark_cpu_smoke(tmp_path, one_thread):
