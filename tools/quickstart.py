@@ -78,7 +78,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              "threads made a step ~10x slower than one")
     parser.add_argument("--image", type=int, default=0, help="index of the validation image to draw")
     parser.add_argument("--score-thr", type=float, default=0.3, help="draw predictions scoring at least this")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.iters < 4:
+        parser.error(f"--iters {args.iters}: need at least 4 (warm-up, then cosine decay)")
+    return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -96,9 +99,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     before = load_tool("test").main([CONFIG, untrained, "--work-dir", osp.join(args.work_dir, "test_untrained"),
                                      "--cfg-options", *data_options(args.data)])
 
-    # NOTE: param_scheduler.1 is the cosine decay; its end was fixed from max_iters when the config was read
+    # NOTE: param_scheduler.0 is the linear warm-up, .1 the cosine decay; their bounds were fixed from
+    # max_iters when the config was read, so a short run must move them (warm-up at most a quarter)
+    warmup = min(50, max(1, args.iters // 4))
     options = data_options(args.data) + [f"train_cfg.max_iters={args.iters}", f"train_cfg.val_interval={args.iters}",
                                          f"default_hooks.checkpoint.interval={args.iters}",
+                                         f"param_scheduler.0.end={warmup}", f"param_scheduler.1.begin={warmup}",
                                          f"param_scheduler.1.end={args.iters}"]
     t_train = time.perf_counter()
     load_tool("train").main([CONFIG, "--work-dir", args.work_dir, "--cfg-options", *options])
@@ -113,14 +119,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     out_file = osp.abspath(osp.join(args.work_dir, "prediction.png"))
     drawn = draw_predictions(CONFIG, checkpoint, image, out_file, args.score_thr)
 
-    summary = {
-        "bbox_mAP": metrics.get("coco/bbox_mAP"), "bbox_mAP_50": metrics.get("coco/bbox_mAP_50"),
-        "segm_mAP": metrics.get("coco/segm_mAP"), "segm_mAP_50": metrics.get("coco/segm_mAP_50"),
-    }
+    # NOTE: CocoMetric returns no keys when the model detects nothing at all; that is an mAP of 0
+    keys = ("bbox_mAP", "bbox_mAP_50", "segm_mAP", "segm_mAP_50")
+    summary = {k: metrics.get("coco/" + k, 0.0) for k in keys}
     print("\n=== Vim detection quickstart ===")
     print(f"trained {args.iters} iterations in {t_train:.0f}s ({t_train / args.iters:.2f} s/iter incl. "
           f"the final validation), checkpoint {checkpoint}")
-    print("COCO val: " + "  ".join(f"{k} {v:.3f}" for k, v in summary.items() if v is not None))
+    print("COCO val: " + "  ".join(f"{k} {v:.3f}" for k, v in summary.items()))
     print("untrained: " + "  ".join(f"{k} {before.get('coco/' + k, 0.0):.3f}" for k in summary))
     print(f"{drawn} predictions (score >= {args.score_thr}) drawn on {image}: {out_file}")
     print(f"total time {time.perf_counter() - t0:.0f}s")
