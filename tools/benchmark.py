@@ -13,6 +13,17 @@ optimizer). Out-of-memory is recorded as ``OOM``, not fatal.
     # CI smoke test on CPU
     python tools/benchmark.py --device cpu --resolutions 64 --iters 2 --models vim_tiny deit_tiny --out /tmp/b.json
 
+``--full det|seg`` times the whole detector / segmentor of a config instead (Vim only; by default
+``configs/det/cascade-mask-rcnn_vim-t-sfp_lsj-100e_coco.py`` and
+``configs/seg/upernet_vim-t_8xb2-160k_ade20k-512x512.py``, ``--config`` for another): ``predict`` on a
+synthetic batch of the resolution (the seg model in ``whole`` mode, one window of that size) and a
+training step (``loss`` + backward, no optimizer), the backbone built with each scan backend and no
+pretrained weights. ``--tiny`` shrinks backbone and heads (CPU smoke test). The GPU batches default to
+{224: 16, 512: 8, 738: 4, 1024: 2, 1248: 2} (training: half, at least 2); the data preprocessing is not timed.
+
+    python tools/benchmark.py --full det --dtypes bf16 --resolutions 512 1024 --out docs/benchmark_det.json
+    python tools/benchmark.py --full seg --device cpu --tiny --resolutions 64 --iters 1 --out /tmp/s.json
+
 The JSON records the device, versions and every setting next to each number; ``--plot`` draws the
 figure of the Vim paper's Fig. 1 (img/s and peak memory vs resolution) from it, one row per
 (dtype, mode). ``--plot-only results.json`` redraws a plot from an earlier run.
@@ -26,10 +37,18 @@ import os
 import platform
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
+try:
+    from mmengine.config import DictAction
+except ImportError:  # only --full needs OpenMMLab
+    DictAction = None
+
+if TYPE_CHECKING:
+    from mmengine.config import Config, ConfigDict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -47,6 +66,16 @@ DEFAULT_RESOLUTIONS = (224, 512, 738, 1024, 1248)
 # small enough that naive-attention DeiT-S fits at 1248 in bf16. Training uses half (at least 1).
 DEFAULT_GPU_BATCH = {224: 128, 512: 32, 738: 16, 1024: 8, 1248: 8}
 DEFAULT_CPU_BATCH = 2
+# --full: the default configs and their OpenMMLab scope. NOTE the GPU batches are a first guess (not tuned
+# on a GPU); an OOM is recorded, not fatal.
+FULL_TASKS = {
+    "det": ("mmdet", "configs/det/cascade-mask-rcnn_vim-t-sfp_lsj-100e_coco.py"),
+    "seg": ("mmseg", "configs/seg/upernet_vim-t_8xb2-160k_ade20k-512x512.py"),
+}
+DEFAULT_GPU_BATCH_FULL = {224: 16, 512: 8, 738: 4, 1024: 2, 1248: 2}
+# --tiny: depth 4 so that the seg configs' four taps get four distinct blocks
+TINY_ARCH = dict(embed_dim=32, depth=4, d_state=4)
+TINY_CHANNELS = 32
 
 
 def parse_batch_sizes(specs: Optional[Sequence[str]], resolutions: Sequence[int], default: Dict[int, int],
@@ -102,6 +131,160 @@ def vim_backend_note(backend: str, device: torch.device) -> Optional[str]:
     return None
 
 
+# ------------------------------------------------------------------------------ full models (--full)
+def load_full_config(task: str, path: Optional[str] = None, cfg_options: Optional[dict] = None,
+                     tiny: bool = False) -> "Config":
+    """The task's config (``mmengine.Config``) with ``--cfg-options`` applied and, with ``tiny``, shrunk."""
+    from mmengine.config import Config
+    if task not in FULL_TASKS:
+        raise ValueError(f"--full {task!r} not in {sorted(FULL_TASKS)}")
+    cfg = Config.fromfile(path or os.path.join(ROOT, FULL_TASKS[task][1]))  # imports its custom_imports
+    if cfg.model.backbone.get("type") != "VimBackbone":
+        raise ValueError(f"--full needs a config with a VimBackbone, got backbone {cfg.model.backbone.get('type')!r}")
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if tiny:
+        shrink_to_tiny(cfg.model, task)
+    return cfg
+
+
+def shrink_to_tiny(model: "ConfigDict", task: str) -> None:
+    """Backbone TINY_ARCH, necks and heads TINY_CHANNELS wide, fewer sampled boxes; the structure is kept."""
+    dim, ch = TINY_ARCH["embed_dim"], TINY_CHANNELS
+    bb = model.backbone
+    bb.arch = dict(TINY_ARCH)
+    bb.out_indices = list(range(TINY_ARCH["depth"]))[-len(bb.get("out_indices", [-1])):]
+    if task == "seg":
+        for key in ("decode_head", "auxiliary_head"):
+            head = model.get(key)
+            if head is not None:
+                head.in_channels = [dim] * len(head.in_channels) if isinstance(head.in_channels, (list, tuple)) else dim
+                head.channels = ch // 2 if key == "auxiliary_head" else ch
+        return
+    neck = model.neck
+    neck.in_channels = dim if neck.type == "VimSimpleFPN" else [dim] * len(neck.in_channels)
+    neck.out_channels = ch
+    if "rpn_head" in model:
+        model.rpn_head.update(in_channels=ch, feat_channels=ch)
+    if "bbox_head" in model:  # single-stage
+        model.bbox_head.update(in_channels=ch, feat_channels=ch)
+    roi = model.get("roi_head")
+    if roi is not None:
+        roi.bbox_roi_extractor.out_channels = ch
+        for head in roi.bbox_head if isinstance(roi.bbox_head, list) else [roi.bbox_head]:
+            head.update(in_channels=ch, fc_out_channels=2 * ch)
+            if "conv_out_channels" in head:
+                head.conv_out_channels = ch
+        if "mask_head" in roi:
+            roi.mask_roi_extractor.out_channels = ch
+            roi.mask_head.update(in_channels=ch, conv_out_channels=ch)
+    train_cfg = model.get("train_cfg") or {}
+    if "rpn" in train_cfg:
+        train_cfg.rpn.sampler.num = 64
+        train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=100)
+        for stage in train_cfg.rcnn if isinstance(train_cfg.rcnn, list) else [train_cfg.rcnn]:
+            stage.sampler.num = 32
+
+
+def full_model_config(cfg: "Config", task: str, resolution: int, backend: str) -> "ConfigDict":
+    """``cfg.model`` for square ``resolution`` inputs, scan ``backend``, random init (no checkpoint read)."""
+    import copy
+    model = copy.deepcopy(cfg.model)
+    model.backbone.update(img_size=resolution, scan_backend=backend, init_cfg=None)
+    if model.get("pretrained") is not None:  # mmseg's other way to load backbone weights
+        model.pretrained = None
+    size = (resolution, resolution)
+    if task == "det":
+        for aug in model.data_preprocessor.get("batch_augments") or []:
+            if aug.type == "BatchFixedSizePad":  # LSJ pads every batch to the training square
+                aug.size = size
+    else:
+        model.data_preprocessor.size = size
+        # one window of the resolution (a sliding window would time several crops of the config's size)
+        model.test_cfg = dict(mode="whole")
+    return model
+
+
+def num_classes_of(model: "ConfigDict", task: str) -> int:
+    if task == "seg":
+        return model.decode_head.num_classes
+    if "bbox_head" in model:
+        return model.bbox_head.num_classes
+    head = model.roi_head.bbox_head
+    return (head[0] if isinstance(head, list) else head).num_classes
+
+
+def build_full(cfg: "Config", task: str, resolution: int, backend: str) -> nn.Module:
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+    scope = FULL_TASKS[task][0]
+    init_default_scope(cfg.get("default_scope", scope))
+    if scope == "mmdet":
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    from mmengine.logging import MMLogger
+    model = MODELS.build(full_model_config(cfg, task, resolution, backend))
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel("WARNING")  # init_weights logs a line per parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    return revert_sync_batchnorm(model)  # SyncBN needs a process group; one process here, as mmengine does
+
+
+def full_batch(task: str, batch_size: int, resolution: int, num_classes: int) -> dict:
+    """A synthetic, unpreprocessed batch: ``inputs`` (uint8 CHW images) and data samples with ground truth."""
+    shape = (3, resolution, resolution)
+    if task == "det":
+        from mmdet.testing import demo_mm_inputs
+        batch = demo_mm_inputs(batch_size=batch_size, image_shapes=shape, num_items=[3] * batch_size,
+                               num_classes=num_classes, with_mask=True)
+        for sample in batch["data_samples"]:
+            sample.set_metainfo(dict(scale_factor=(1.0, 1.0)))  # not resized: predictions at input size
+        return batch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    inputs, samples = [], []
+    for _ in range(batch_size):
+        inputs.append(torch.randint(0, 256, shape, dtype=torch.uint8))
+        sample = SegDataSample()
+        sample.set_metainfo(dict(img_shape=shape[1:], ori_shape=shape[1:], pad_shape=shape[1:]))
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, *shape[1:])))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _full_step_fn(model: nn.Module, batch: dict, mode: str, amp_dtype: Optional[torch.dtype]):
+    """``predict`` or ``loss`` + backward on the preprocessed ``batch`` (preprocessing is not timed)."""
+    data = model.data_preprocessor(batch, mode == "train")  # normalised, padded, on the model's device
+    inputs, samples = data["inputs"], data["data_samples"]
+    device_type = inputs.device.type
+    autocast = (torch.autocast(device_type=device_type, dtype=amp_dtype) if amp_dtype is not None
+                else contextlib.nullcontext())
+
+    def infer():
+        with torch.no_grad(), autocast:  # as mmengine's test loop (predict writes into the data samples)
+            return model.predict(inputs, samples)
+
+    def train():
+        with autocast:
+            loss, _ = model.parse_losses(model.loss(inputs, samples))
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    return infer if mode == "infer" else train, tuple(inputs.shape[-2:])
+
+
+def full_label(model: "ConfigDict", backend: str) -> str:
+    arch = model.backbone.get("arch", "tiny")
+    arch = arch if isinstance(arch, str) else f"{arch['embed_dim']}x{arch['depth']}"
+    head = model.decode_head.type if "decode_head" in model else model.type  # UPerHead / CascadeRCNN
+    return f"Vim-{arch} {head} ({backend})"
+
+
 # ------------------------------------------------------------------------------------------- timing
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -129,9 +312,13 @@ def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[t
 def time_model(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[torch.dtype], warmup: int,
                iters: int) -> Tuple[float, Optional[float], Optional[float]]:
     """Seconds per iteration, peak allocated and reserved GB (None on CPU). Memory counts weights too."""
-    device = x.device
     model.train(mode == "train")
-    step = _step_fn(model, x, mode, amp_dtype)
+    return time_step(_step_fn(model, x, mode, amp_dtype), x.device, warmup, iters)
+
+
+def time_step(step: Callable[[], object], device: torch.device, warmup: int,
+              iters: int) -> Tuple[float, Optional[float], Optional[float]]:
+    """Seconds per call of ``step``, peak allocated and reserved GB since the warm-up began (None on CPU)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -167,19 +354,34 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def run_one(cfg: dict, device: torch.device, warmup: int, iters: int) -> dict:
-    """Benchmark one configuration; returns the result record (status ok / OOM / error)."""
+def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=None) -> dict:
+    """Benchmark one configuration; returns the result record (status ok / OOM / error).
+
+    ``full_cfg`` (``mmengine.Config``): the config of a ``--full`` run (families ``det`` / ``seg``).
+    """
     rec = dict(cfg)
-    model = x = None
+    model = x = step = None
     try:
-        if cfg["family"] == "vim":
+        if cfg["family"] in FULL_TASKS:
+            model = build_full(full_cfg, cfg["family"], cfg["resolution"], cfg["impl"]).to(device)
+            model.train(cfg["mode"] == "train")
+            x = full_batch(cfg["family"], cfg["batch_size"], cfg["resolution"], num_classes_of(full_cfg.model,
+                                                                                               cfg["family"]))
+            step, (h, w) = _full_step_fn(model, x, cfg["mode"], DTYPES[cfg["dtype"]])
+            proj = model.backbone.patch_embed.proj
+            grid = [(n - k) // st + 1 for n, k, st in zip((h, w), proj.kernel_size, proj.stride)]
+            rec.update(input_size=[h, w], tokens=grid[0] * grid[1])  # of the padded batch
+        elif cfg["family"] == "vim":
             model = build_vim(cfg["model"], cfg["resolution"], cfg["impl"])
         else:
             model = build_deit(cfg["model"], cfg["resolution"], cfg["impl"])
         model.to(device)
         rec["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
-        x = torch.randn(cfg["batch_size"], 3, cfg["resolution"], cfg["resolution"], device=device)
-        sec, peak, reserved = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters)
+        if step is None:
+            x = torch.randn(cfg["batch_size"], 3, cfg["resolution"], cfg["resolution"], device=device)
+            sec, peak, reserved = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters)
+        else:
+            sec, peak, reserved = time_step(step, device, warmup, iters)
         rec.update(status="ok", ms_per_iter=round(sec * 1000, 3), img_per_s=round(cfg["batch_size"] / sec, 2),
                    peak_mem_gb=None if peak is None else round(peak, 3),
                    peak_reserved_gb=None if reserved is None else round(reserved, 3))
@@ -189,17 +391,20 @@ def run_one(cfg: dict, device: torch.device, warmup: int, iters: int) -> dict:
         else:
             rec.update(status="error", error=f"{type(e).__name__}: {e}"[:500], img_per_s=None, peak_mem_gb=None)
     finally:
-        del model, x
+        del model, x, step
         _free(device)
     return rec
 
 
 # ---------------------------------------------------------------------------------------------- sweep
-def plan(args, device: torch.device, notes: List[str]) -> List[dict]:
+def plan(args, device: torch.device, notes: List[str], full_cfg=None) -> List[dict]:
     infer_bs = parse_batch_sizes(args.batch_sizes, args.resolutions,
-                                 DEFAULT_GPU_BATCH if device.type == "cuda" else {},
+                                 ({} if device.type != "cuda" else DEFAULT_GPU_BATCH_FULL if args.full
+                                  else DEFAULT_GPU_BATCH),
                                  DEFAULT_CPU_BATCH if device.type != "cuda" else 8)
-    train_default = {r: max(1, b // 2) for r, b in infer_bs.items()}
+    # NOTE full models train on at least 2 images: UperNet's 1x1 pooling branch has BatchNorm, which
+    # cannot train on a single value per channel
+    train_default = {r: max(2 if args.full else 1, b // 2) for r, b in infer_bs.items()}
     train_bs = parse_batch_sizes(args.train_batch_sizes, args.resolutions, train_default, 1)
 
     impls: Dict[str, List[str]] = {}
@@ -210,6 +415,14 @@ def plan(args, device: torch.device, notes: List[str]) -> List[dict]:
         else:
             notes.append(f"Vim scan backend {backend!r} skipped: {note}")
     impls["deit"] = list(args.attn)
+
+    if args.full:
+        name = os.path.splitext(os.path.basename(args.config or FULL_TASKS[args.full][1]))[0]
+        return [dict(model=name, family=args.full, impl=backend, label=full_label(full_cfg.model, backend),
+                     dtype=dtype, mode=mode, resolution=res, tokens=None,
+                     batch_size=(infer_bs if mode == "infer" else train_bs)[res])
+                for backend in impls.get("vim", []) for dtype in args.dtypes for mode in args.modes
+                for res in args.resolutions]
 
     cfgs = []
     for model in args.models:
@@ -250,7 +463,8 @@ def environment(device: torch.device) -> dict:
         device_name=(torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or
                      platform.machine()),
         torch=torch.__version__, cuda=torch.version.cuda, python=platform.python_version(),
-        timm=version("timm"), mamba_ssm=version("mamba-ssm"), causal_conv1d=version("causal-conv1d"),
+        timm=version("timm"), mmcv=version("mmcv"), mmdet=version("mmdet"), mmseg=version("mmsegmentation"),
+        mamba_ssm=version("mamba-ssm"), causal_conv1d=version("causal-conv1d"),
         triton=version("triton"), host=platform.node(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32,
@@ -370,7 +584,16 @@ def plot(results: List[dict], path: str, title: str = "") -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS)
+    p.add_argument("--models", nargs="+", default=list(ALL_MODELS), choices=ALL_MODELS,
+                   help="backbones to time (ignored with --full)")
+    p.add_argument("--full", choices=sorted(FULL_TASKS),
+                   help="time the whole detector / segmentor of --config (Vim backbone, each scan backend)")
+    p.add_argument("--config", help="with --full: the model config (default: " +
+                   ", ".join(f"{t} {c}" for t, (_, c) in FULL_TASKS.items()) + ")")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction or "store", metavar="KEY=VALUE",
+                   help="with --full: override config keys, e.g. model.backbone.drop_path_rate=0.0")
+    p.add_argument("--tiny", action="store_true",
+                   help=f"with --full: backbone {TINY_ARCH}, necks/heads {TINY_CHANNELS} wide (smoke tests)")
     p.add_argument("--resolutions", nargs="+", type=int, default=list(DEFAULT_RESOLUTIONS))
     p.add_argument("--batch-sizes", nargs="+", metavar="[RES:]BS",
                    help=f"inference batch per resolution, e.g. 224:128 1248:8, or one number for all "
@@ -423,16 +646,22 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     warmup = args.warmup if args.warmup is not None else (3 if device.type == "cuda" else 1)
 
+    if not args.full and (args.config or args.cfg_options or args.tiny):
+        raise SystemExit("--config, --cfg-options and --tiny go with --full det|seg")
+    full_cfg = load_full_config(args.full, args.config, args.cfg_options, args.tiny) if args.full else None
+
     notes: List[str] = []
-    if any(m in VIM_MODELS for m in args.models) and not any(
+    if (args.full or any(m in VIM_MODELS for m in args.models)) and not any(
             vim_backend_note(b, device) is None for b in args.vim_backends):
         notes.append(f"none of the Vim backends {args.vim_backends} runs on {device}: using 'reference'")
         args.vim_backends = ["reference"]
-    cfgs = plan(args, device, notes)
+    cfgs = plan(args, device, notes, full_cfg)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     env = environment(device)
-    settings = {k: v for k, v in vars(args).items() if k not in ("plot_only", "no_progress")}
+    # what a --full run does not read stays out of its settings
+    unused = ("plot_only", "no_progress") + (("models", "attn") if args.full else ("config", "cfg_options", "tiny"))
+    settings = {k: v for k, v in vars(args).items() if k not in unused}
     settings.update(warmup=warmup, cmd=" ".join([os.path.basename(sys.executable), *sys.argv]))
 
     results = []
@@ -440,7 +669,7 @@ def main(argv=None) -> dict:
     t0 = time.time()
     for cfg in cfgs:
         bar.set_postfix_str(f"{cfg['label']} {cfg['dtype']} {cfg['mode']} {cfg['resolution']}px bs{cfg['batch_size']}")
-        rec = run_one(cfg, device, warmup, args.iters)
+        rec = run_one(cfg, device, warmup, args.iters, full_cfg)
         results.append(rec)
         bar.update(1)
         if args.out:  # rewritten after every setting: a sweep cut short by a time limit keeps its numbers

@@ -60,3 +60,33 @@ def test_scan_benchmark_cpu_smoke(tmp_path, one_thread):
     ok = [(r["level"], r["backend"], r["pass_"]) for r in data["results"] if r["status"] == "ok"]
     assert ("scan", "reference", "fwd+bwd") in ok and ("mixer", "reference", "fwd") in ok
     assert any("fused" in n for n in data["notes"])  # skipped on CPU, with a note
+
+
+@pytest.mark.parametrize("task, label", [("det", "Vim-32x4 CascadeRCNN (reference)"),
+                                         ("seg", "Vim-32x4 UPerHead (reference)")])
+def test_benchmark_full_model_cpu_smoke(task, label, tmp_path, one_thread):
+    """``--full det|seg`` with the default paper configs shrunk by ``--tiny``: predict and a training step."""
+    pytest.importorskip("mmdet" if task == "det" else "mmseg")
+    if task == "det":
+        pytest.importorskip("mmcv.ops", reason="mmcv built with ops (RoIAlign, nms) is needed by mmdet's heads")
+    bench = load_tool("benchmark")
+    out = tmp_path / f"{task}.json"
+    bench.main(["--full", task, "--tiny", "--device", "cpu", "--resolutions", "64", "--iters", "1", "--warmup", "0",
+                "--dtypes", "fp32", "--cfg-options", "model.backbone.drop_path_rate=0.0", "--out", str(out),
+                "--no-progress"])
+    data = json.loads(out.read_text())
+    assert data["complete"] and data["settings"]["full"] == task and data["settings"]["tiny"]
+    assert data["settings"]["cfg_options"] == {"model.backbone.drop_path_rate": 0.0}
+    assert {"mmcv", "mmdet", "mmseg"} <= set(data["environment"])
+    assert [(r["mode"], r["label"]) for r in data["results"]] == [("infer", label), ("train", label)]
+    for r in data["results"]:
+        assert r["status"] == "ok", r
+        assert r["family"] == task and r["resolution"] == 64 and r["input_size"] == [64, 64]
+        assert r["tokens"] == 16 and r["img_per_s"] > 0 and r["batch_size"] == 2
+        assert 0 < r["params_m"] < 5  # the tiny model, not the configured Vim-Ti
+
+
+def test_benchmark_full_flags_need_full():
+    bench = load_tool("benchmark")
+    with pytest.raises(SystemExit, match="go with --full"):
+        bench.main(["--device", "cpu", "--tiny"])
