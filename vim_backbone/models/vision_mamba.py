@@ -342,17 +342,17 @@ def _infer_grid(num_tokens: int, target: Tuple[int, int]) -> Tuple[int, int]:
 
 
 def load_pretrained(model: VisionMamba, checkpoint: Union[str, Dict[str, Any]], strict: bool = True) -> Dict[str, List[str]]:
-    """Load a weight file (or dict) into ``model``: converted, then loaded; missing/unexpected keys are an error.
+    """Load a weight file (or dict) into ``model``: missing/unexpected keys are an error naming them.
 
-    A head dropped on purpose (model without head, or another class count) is not counted as missing.
-    Returns ``{"missing": [...], "unexpected": [...], "head_dropped": bool}``.
+    The conversion (:func:`checkpoint_filter_fn`) runs in the model's load_state_dict pre-hook. A head the
+    checkpoint does not provide or that was dropped on purpose (another class count) is not counted as
+    missing. Returns ``{"missing": [...], "unexpected": [...], "head_dropped": bool}``.
     """
     from ..checkpoint import load_weights_file
     raw = load_weights_file(checkpoint) if isinstance(checkpoint, str) else checkpoint
-    sd = checkpoint_filter_fn(raw, model)
-    head_dropped = isinstance(model.head, nn.Linear) and "head.weight" not in sd
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    real_missing = [k for k in missing if not (head_dropped and k.startswith("head."))]
+    missing, unexpected = model.load_state_dict(raw, strict=False)
+    head_dropped = isinstance(model.head, nn.Linear) and any(k.startswith("head.") for k in missing)
+    real_missing = [k for k in missing if not k.startswith("head.")]
     if strict and (real_missing or unexpected):
         raise ValueError(f"checkpoint keys do not match the model: missing {real_missing}, unexpected {unexpected}")
     return {"missing": real_missing, "unexpected": list(unexpected), "head_dropped": head_dropped}
