@@ -101,3 +101,18 @@ def test_forcing_unavailable_mamba_ssm_names_install_command():
         pass
     with pytest.raises(ImportError, match="install_cuda_ops.sh"):
         resolve_backend("mamba_ssm", torch.device("cpu"))
+
+
+def test_automatic_fallback_on_cuda_warns_once(monkeypatch):
+    import warnings
+
+    import vim_backbone.ops as ops
+    monkeypatch.delenv("VIM_SCAN_BACKEND", raising=False)
+    monkeypatch.setattr(ops, "_available", lambda name: False)
+    monkeypatch.setattr(ops, "_warned_fallback", False)
+    cuda = torch.device("cuda")  # a device object only: no GPU needed to check the choice
+    with pytest.warns(UserWarning, match="install_cuda_ops.sh"):
+        assert resolve_backend(None, cuda) == "reference"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_backend(None, cuda) == "reference"  # announced once, not on every call
