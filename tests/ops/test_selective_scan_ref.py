@@ -116,3 +116,23 @@ def test_automatic_fallback_on_cuda_warns_once(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert resolve_backend(None, cuda) == "reference"  # announced once, not on every call
+
+
+def test_mamba_ssm_backend_without_causal_conv1d_warns_and_uses_reference_conv(monkeypatch):
+    import sys
+    import types
+
+    from vim_backbone.ops.mamba_ssm_backend import load_mamba_ssm
+    calls = []
+    fake = types.ModuleType("mamba_ssm.ops.selective_scan_interface")
+    fake.selective_scan_fn = lambda *args: calls.append(len(args)) or args[0]
+    for name in ("mamba_ssm", "mamba_ssm.ops"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "mamba_ssm.ops.selective_scan_interface", fake)
+    monkeypatch.setitem(sys.modules, "causal_conv1d", None)  # import raises ImportError
+    with pytest.warns(UserWarning, match="causal-conv1d not importable"):
+        scan, conv = load_mamba_ssm()
+    x, w, b = torch.randn(1, 3, 8), torch.randn(3, 4), torch.randn(3)
+    assert torch.equal(conv(x, w, b, "silu"), causal_conv1d_ref(x, w, b, "silu"))
+    u = torch.randn(1, 3, 8)
+    assert scan(u, u, torch.randn(3, 2), torch.randn(1, 2, 8), torch.randn(1, 2, 8)) is not None and calls == [10]

@@ -1,4 +1,5 @@
 """The stock CUDA kernels from ``mamba-ssm`` (and ``causal-conv1d`` when installed), imported lazily."""
+import warnings
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -19,8 +20,12 @@ def load_mamba_ssm() -> Tuple[Callable, Callable]:
         raise ImportError(f"mamba_ssm selective scan kernel is not importable ({e}); {INSTALL_HINT}") from e
     try:
         from causal_conv1d import causal_conv1d_fn as _conv
-    except Exception:
+    except Exception as e:  # the scan kernel works without it; the conv then runs as F.conv1d
         _conv = None
+        # NOTE: this function runs once per process (the backend is cached), so this is said once
+        warnings.warn(f"causal-conv1d not importable ({e}): the mamba_ssm backend runs its depthwise conv with "
+                      "F.conv1d (correct, slower). `bash tools/install_cuda_ops.sh --only conv` builds it.",
+                      stacklevel=2)
 
     def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
                       activation: Optional[str] = None) -> torch.Tensor:
