@@ -136,6 +136,8 @@ def load_full_config(task: str, path: Optional[str] = None, cfg_options: Optiona
                      tiny: bool = False) -> "Config":
     """The task's config (``mmengine.Config``) with ``--cfg-options`` applied and, with ``tiny``, shrunk."""
     from mmengine.config import Config
+
+    from vim_backbone.mm.runner_config import shrink_model_cfg
     if task not in FULL_TASKS:
         raise ValueError(f"--full {task!r} not in {sorted(FULL_TASKS)}")
     cfg = Config.fromfile(path or os.path.join(ROOT, FULL_TASKS[task][1]))  # imports its custom_imports
@@ -144,46 +146,8 @@ def load_full_config(task: str, path: Optional[str] = None, cfg_options: Optiona
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     if tiny:
-        shrink_to_tiny(cfg.model, task)
+        shrink_model_cfg(cfg.model, task, TINY_ARCH, TINY_CHANNELS)
     return cfg
-
-
-def shrink_to_tiny(model: "ConfigDict", task: str) -> None:
-    """Backbone TINY_ARCH, necks and heads TINY_CHANNELS wide, fewer sampled boxes; the structure is kept."""
-    dim, ch = TINY_ARCH["embed_dim"], TINY_CHANNELS
-    bb = model.backbone
-    bb.arch = dict(TINY_ARCH)
-    bb.out_indices = list(range(TINY_ARCH["depth"]))[-len(bb.get("out_indices", [-1])):]
-    if task == "seg":
-        for key in ("decode_head", "auxiliary_head"):
-            head = model.get(key)
-            if head is not None:
-                head.in_channels = [dim] * len(head.in_channels) if isinstance(head.in_channels, (list, tuple)) else dim
-                head.channels = ch // 2 if key == "auxiliary_head" else ch
-        return
-    neck = model.neck
-    neck.in_channels = dim if neck.type == "VimSimpleFPN" else [dim] * len(neck.in_channels)
-    neck.out_channels = ch
-    if "rpn_head" in model:
-        model.rpn_head.update(in_channels=ch, feat_channels=ch)
-    if "bbox_head" in model:  # single-stage
-        model.bbox_head.update(in_channels=ch, feat_channels=ch)
-    roi = model.get("roi_head")
-    if roi is not None:
-        roi.bbox_roi_extractor.out_channels = ch
-        for head in roi.bbox_head if isinstance(roi.bbox_head, list) else [roi.bbox_head]:
-            head.update(in_channels=ch, fc_out_channels=2 * ch)
-            if "conv_out_channels" in head:
-                head.conv_out_channels = ch
-        if "mask_head" in roi:
-            roi.mask_roi_extractor.out_channels = ch
-            roi.mask_head.update(in_channels=ch, conv_out_channels=ch)
-    train_cfg = model.get("train_cfg") or {}
-    if "rpn" in train_cfg:
-        train_cfg.rpn.sampler.num = 64
-        train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=100)
-        for stage in train_cfg.rcnn if isinstance(train_cfg.rcnn, list) else [train_cfg.rcnn]:
-            stage.sampler.num = 32
 
 
 def full_model_config(cfg: "Config", task: str, resolution: int, backend: str) -> "ConfigDict":

@@ -56,3 +56,11 @@ def test_norm_eval_keeps_batchnorm_in_eval_mode():
 def test_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         VimBackbone(img_size=32, **kwargs)
+
+
+def test_shrink_model_cfg_rejects_unknown_task():
+    from mmengine.config import ConfigDict
+
+    from vim_backbone.mm.runner_config import shrink_model_cfg
+    with pytest.raises(ValueError, match=r"task 'cls' not in \('det', 'seg'\)"):
+        shrink_model_cfg(ConfigDict(backbone=dict(type="VimBackbone")), "cls", ARCH, 16)

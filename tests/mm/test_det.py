@@ -21,6 +21,7 @@ from mmdet.testing import demo_mm_inputs  # noqa: E402
 from vim_backbone import VisionMamba  # noqa: E402
 from vim_backbone.layers import resize_pos_embed  # noqa: E402
 from vim_backbone.mm.backbone import VimBackbone  # noqa: E402
+from vim_backbone.mm.runner_config import shrink_model_cfg  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_CONFIGS = sorted(glob.glob(osp.join(ROOT, "configs", "det", "*.py")))
@@ -42,39 +43,6 @@ def _one_thread(one_thread):
     yield
 
 
-def _shrink_heads(model: Config) -> None:
-    """Narrow every neck output / head input to CH channels and cut sample counts; structure kept."""
-    neck = model.neck
-    if neck.type == "VimSimpleFPN":
-        neck.in_channels = TINY_ARCH["embed_dim"]
-    else:
-        neck.in_channels = [TINY_ARCH["embed_dim"]] * len(neck.in_channels)
-    neck.out_channels = CH
-    if "rpn_head" in model:
-        model.rpn_head.update(in_channels=CH, feat_channels=CH)
-    if "bbox_head" in model:  # single-stage
-        model.bbox_head.update(in_channels=CH, feat_channels=CH)
-    roi = model.get("roi_head")
-    if roi is not None:
-        roi.bbox_roi_extractor.out_channels = CH
-        heads = roi.bbox_head if isinstance(roi.bbox_head, list) else [roi.bbox_head]
-        for head in heads:
-            head.in_channels = CH
-            head.fc_out_channels = 64
-            if "conv_out_channels" in head:
-                head.conv_out_channels = CH
-        if "mask_head" in roi:
-            roi.mask_roi_extractor.out_channels = CH
-            roi.mask_head.update(in_channels=CH, conv_out_channels=CH)
-    train_cfg = model.get("train_cfg", {})
-    if "rpn" in train_cfg:
-        train_cfg.rpn.sampler.num = 64
-        train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=100)
-        rcnn = train_cfg.rcnn if isinstance(train_cfg.rcnn, list) else [train_cfg.rcnn]
-        for stage in rcnn:
-            stage.sampler.num = 32
-
-
 def shrink(cfg: Config, checkpoint: str = None) -> Config:
     """Tiny backbone (depth 4: taps at blocks 0-3), small images and heads; the config's structure kept."""
     cfg = copy.deepcopy(cfg)
@@ -88,7 +56,7 @@ def shrink(cfg: Config, checkpoint: str = None) -> Config:
     for aug in cfg.model.data_preprocessor.get("batch_augments") or []:
         if aug.type == "BatchFixedSizePad":
             aug.size = (128, 128)
-    _shrink_heads(cfg.model)
+    shrink_model_cfg(cfg.model, "det", TINY_ARCH, CH)
     return cfg
 
 
@@ -180,7 +148,7 @@ def test_backbone_swap_by_config(base, tmp_path):
         f"model = dict(backbone=dict(_delete_=True, type='VimBackbone', arch={TINY_ARCH!r}, img_size={IMG},\n"
         "    out_indices=[0, 1, 2, 3], tap_scales=(4, 2, 1, 0.5), norm_cfg=dict(type='LN2d')))\n")
     cfg = Config.fromfile(str(config))
-    _shrink_heads(cfg.model)
+    shrink_model_cfg(cfg.model, "det", TINY_ARCH, CH)
     model = MODELS.build(cfg.model)
     model.init_weights()
     loss_and_predict(model, num_classes_of(cfg.model), with_mask="roi_head" in cfg.model)
