@@ -87,13 +87,14 @@ def selective_scan_ref(
         dt = delta[:, :, start:end]  # (B, E, t)
         decay = torch.exp(dt[..., None] * A[None, :, None, :])  # (B, E, t, N)
         x = (dt * u[:, :, start:end])[..., None] * Bm[:, None, start:end, :]  # (B, E, t, N)
-        states = []
         # NOTE: unbind, not decay[:, :, i]: the backward of per-step indexing writes each step's gradient
         # into a zeroed full-chunk tensor (O(T^2) memory traffic, ~10x slower training on CPU).
-        for decay_i, x_i in zip(decay.unbind(2), x.unbind(2)):
-            h = decay_i * h + x_i
-            states.append(h)
-        ys.append(torch.einsum("betn,btn->bet", torch.stack(states, dim=2), Cm[:, start:end, :]))
+        # y_t = h_t C_t is taken per step ((B, E, N) @ (B, N, 1)): stacking all states for one einsum
+        # cost more than the scan itself on CPU.
+        C_steps = Cm[:, start:end, :, None].unbind(1)  # t x (B, N, 1)
+        for decay_i, x_i, c_i in zip(decay.unbind(2), x.unbind(2), C_steps):
+            h = torch.addcmul(x_i, decay_i, h)  # decay * h + x in one op
+            ys.append(torch.bmm(h, c_i))  # (B, E, 1)
     y = torch.cat(ys, dim=-1)
     if D is not None:
         y = y + D.to(compute)[None, :, None] * u
