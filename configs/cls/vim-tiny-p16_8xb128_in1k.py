@@ -54,20 +54,11 @@ val_dataloader = dict(batch_size=128, num_workers=8)
 test_dataloader = val_dataloader
 
 # optimizer: no weight decay on 1-D parameters (norms, biases, D, D_b) nor on the entries of the model's
-# no_weight_decay(): pos_embed, cls_token, A_log, A_b_log
+# no_weight_decay(): pos_embed, cls_token, A_log, A_b_log (Vim's constructor with no layer decay: rate 1)
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=5e-4 * 1024 / 512, weight_decay=0.1, eps=1e-8, betas=(0.9, 0.999)),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        flat_decay_mult=0.0,
-        custom_keys={
-            '.pos_embed': dict(decay_mult=0.0),
-            '.cls_token': dict(decay_mult=0.0),
-            '.A_log': dict(decay_mult=0.0),
-            '.A_b_log': dict(decay_mult=0.0),
-        },
-    ),
+    constructor='VimLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(layer_decay_rate=1.0),
     clip_grad=None,
 )
 

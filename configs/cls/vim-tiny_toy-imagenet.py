@@ -73,16 +73,10 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
-    paramwise_cfg=dict(
-        bias_decay_mult=0.0,
-        flat_decay_mult=0.0,
-        custom_keys={
-            '.pos_embed': dict(decay_mult=0.0),
-            '.cls_token': dict(decay_mult=0.0),
-            '.A_log': dict(decay_mult=0.0),
-            '.A_b_log': dict(decay_mult=0.0),
-        },
-    ),
+    # no layer decay in pre-training (rate 1); the constructor takes no-weight-decay names from the
+    # backbone's no_weight_decay() and skips 1-D params / biases
+    constructor='VimLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(layer_decay_rate=1.0),
 )
 max_iters = 100
 param_scheduler = [
