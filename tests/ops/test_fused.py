@@ -124,10 +124,16 @@ def _check_parity(dtype, b, e, l, n, r, **kw):
 # ------------------------------------------------------------------------------ interpreter-sized cases
 
 
-@pytest.mark.parametrize("l, chunk", [(5, 8), (16, 16), (37, 16), (33, 32)])
+@pytest.mark.parametrize("l, chunk", [(1, 8), (2, 8), (4, 4), (5, 8), (16, 16), (37, 16), (33, 32), (40, 16)])
 def test_fused_matches_reference_fp32(l, chunk):
-    # L below, equal to, and not a multiple of the chunk; odd lengths
+    # L below, equal to, and not a multiple of the chunk; the two walks meet on a token (odd L) or
+    # between two (even L); L = 1 has no step before the walks meet
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=chunk, block_e=4)
+
+
+@pytest.mark.parametrize("num_warps", [1, 2])
+def test_fused_other_warp_counts(num_warps):
+    _check_parity(torch.float32, b=1, e=16, l=11, n=8, r=2, chunk=4, block_e=16, num_warps=num_warps)
 
 
 def test_fused_partial_channel_block_and_state_16():

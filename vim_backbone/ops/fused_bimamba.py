@@ -30,8 +30,10 @@ __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "fused_availabl
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
-DEFAULT_BLOCK_E = 4  # H100 sweep at L=4097, B=16, E=384, bf16 (docs/RESULTS.md): 4 x 32 fastest
-DEFAULT_CHUNK = 32
+DEFAULT_BLOCK_E = 32  # channels per forward program
+DEFAULT_NUM_WARPS = 4
+DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backward
+BWD_BLOCK_E = 4  # backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
 
@@ -75,10 +77,11 @@ class _BidirectionalConvSiLU(torch.autograd.Function):
         k = load_fused_kernels()
         batch, channels, length = x.shape
         width = weight.shape[-1]
-        u = x.new_empty(2, batch, channels, length)
-        block_e, block_l = 16, 64
+        # channels-last in memory, (2, B, L, E): rows of the x_proj GEMM, and coalesced per-token loads
+        u = x.new_empty(2, batch, length, channels).transpose(2, 3)
+        block_e, block_l = 32, 32
         grid = (_cdiv(length, block_l), _cdiv(channels, block_e), batch)
-        k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(),
+        k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(), *u.stride(),
                                  W=width, BLOCK_E=block_e, BLOCK_L=block_l)
         ctx.save_for_backward(x, weight, bias)
         return u
@@ -116,32 +119,33 @@ class _BidirectionalScan(torch.autograd.Function):
     """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L)."""
 
     @staticmethod
-    def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int):
+    def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int):
         k = load_fused_kernels()
         _, batch, channels, length = u.shape
         state = A.shape[-1]
         n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
-        out = torch.zeros(batch, channels, length, device=u.device, dtype=torch.float32)
+        # channels-last like u: the caller's out_proj reads (B, L, E) rows without a copy
+        out = torch.empty(batch, length, channels, device=u.device, dtype=z.dtype).transpose(1, 2)
         states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
                   if store_states else out)  # dummy pointer when not stored
-        grid = (_cdiv(channels, block_e), batch, 2)
+        grid = (_cdiv(channels, block_e), batch)
         k._scan_fwd_kernel[grid](
             u, dt, Bm, Cm, z, A, D, dt_bias, out, states,
             channels, length, n_chunks,
-            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(),
-            N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, num_warps=4,
+            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *out.stride(),
+            N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, num_warps=num_warps,
         )
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
-        ctx.block_e, ctx.chunk = block_e, chunk
-        return out.to(z.dtype)
+        ctx.chunk = chunk
+        return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         k = load_fused_kernels()
         u, dt, Bm, Cm, z, A, D, dt_bias, states = ctx.saved_tensors
-        block_e, chunk = ctx.block_e, ctx.chunk
+        block_e, chunk = BWD_BLOCK_E, ctx.chunk
         _, batch, channels, length = u.shape
         state = A.shape[-1]
         n_chunks = states.shape[3]
@@ -163,7 +167,7 @@ class _BidirectionalScan(torch.autograd.Function):
             N=state, BLOCK_E=block_e, CHUNK=chunk, num_warps=8,
         )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None)
+                dbias.to(dt_bias.dtype), None, None, None)
 
 
 # ------------------------------------------------------------------------------------------ public API
@@ -207,6 +211,7 @@ def bidirectional_scan_fused(
     d_state: int,
     block_e: Optional[int] = None,
     chunk: Optional[int] = None,
+    num_warps: Optional[int] = None,
 ) -> torch.Tensor:
     """Both Vim scan directions, gated and averaged: ``(y_f + y_b) * silu(z) / 2``, (B, E, L).
 
@@ -220,12 +225,15 @@ def bidirectional_scan_fused(
         A_f, A_b (Tensor): ``-exp(A_log)``, (E, N).
         D_f, D_b (Tensor): skip weights (E,).
         dt_rank (int): R. d_state (int): N, a power of two.
-        block_e (int, optional): channels per program. Defaults to ``DEFAULT_BLOCK_E``.
-        chunk (int, optional): tokens per scan chunk, a power of two. Defaults to ``DEFAULT_CHUNK``.
+        block_e (int, optional): channels per forward program, a power of two. Defaults to ``DEFAULT_BLOCK_E``.
+        chunk (int, optional): tokens between saved states (training), a power of two; also the backward's
+            tile length. Defaults to ``DEFAULT_CHUNK``.
+        num_warps (int, optional): warps per forward program. Defaults to ``DEFAULT_NUM_WARPS``.
     """
     _check(x, z, x_proj_w_f, dt_rank, d_state)
     block_e = block_e or DEFAULT_BLOCK_E
     chunk = chunk or DEFAULT_CHUNK
+    num_warps = num_warps or DEFAULT_NUM_WARPS
     dtype = x.dtype
     channels = x.shape[1]
     width = conv_w_f.shape[-1]
@@ -233,16 +241,20 @@ def bidirectional_scan_fused(
     zeros = x.new_zeros(channels, dtype=torch.float32)
     conv_b = _pair(zeros if conv_b_f is None else conv_b_f, zeros if conv_b_b is None else conv_b_b, torch.float32)
 
-    u = _BidirectionalConvSiLU.apply(x, conv_w.contiguous(), conv_b.contiguous())  # (2, B, E, L)
-    # (2, B, R + 2N, L): L stays contiguous, so B and C are (2, B, N, L) views the scan reads directly
-    x_dbl = torch.matmul(_pair(x_proj_w_f, x_proj_w_b, dtype).unsqueeze(1), u)
-    dt = torch.matmul(_pair(dt_proj_w_f, dt_proj_w_b, dtype).unsqueeze(1), x_dbl[:, :, :dt_rank])  # (2, B, E, L)
+    u = _BidirectionalConvSiLU.apply(x, conv_w.contiguous(), conv_b.contiguous())  # (2, B, E, L) channels-last
+    batch, length = x.shape[0], x.shape[2]
+    rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
+    # (2, B L, R + 2N): B and C are (2, B, N, L) strided views the scan reads token by token
+    x_dbl = torch.bmm(rows, _pair(x_proj_w_f, x_proj_w_b, dtype).transpose(1, 2))
+    dt = torch.bmm(x_dbl[..., :dt_rank], _pair(dt_proj_w_f, dt_proj_w_b, dtype).transpose(1, 2))  # (2, B L, E)
+    x_dbl = x_dbl.view(2, batch, length, -1).transpose(2, 3)
+    dt = dt.view(2, batch, length, channels).transpose(2, 3)
     Bm = x_dbl[:, :, dt_rank:dt_rank + d_state]
     Cm = x_dbl[:, :, dt_rank + d_state:]
     A = _pair(A_f, A_b, torch.float32).contiguous()
     D = _pair(D_f, D_b, torch.float32).contiguous()
     dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()
-    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk)
+    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps)
 
 
 def _direction_ref(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A, D, dt_rank, d_state):
@@ -277,10 +289,11 @@ def bidirectional_scan_ref(
     d_state: int,
     block_e: Optional[int] = None,
     chunk: Optional[int] = None,
+    num_warps: Optional[int] = None,
 ) -> torch.Tensor:
     """Pure-PyTorch twin of :func:`bidirectional_scan_fused` (flip copies, two reference scans).
 
-    ``block_e`` and ``chunk`` are accepted for signature parity and ignored.
+    ``block_e``, ``chunk`` and ``num_warps`` are accepted for signature parity and ignored.
     """
     o_f = _direction_ref(x, z, conv_w_f, conv_b_f, x_proj_w_f, dt_proj_w_f, dt_proj_b_f, A_f, D_f, dt_rank, d_state)
     o_b = _direction_ref(x.flip(-1), z.flip(-1), conv_w_b, conv_b_b, x_proj_w_b, dt_proj_w_b, dt_proj_b_b, A_b, D_b,

@@ -42,16 +42,17 @@ def _conv_fwd_kernel(
     x_ptr, w_ptr, b_ptr, u_ptr,
     E, L,
     s_x_b, s_x_e, s_x_l,
+    s_u_d, s_u_b, s_u_e, s_u_l,
     W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
     """u[0] = silu(causal conv(x, w[0]) + b[0]); u[1] = silu(anti-causal conv(x, w[1] reversed) + b[1]).
 
-    w: (2, E, W) fp32, b: (2, E) fp32, u: (2, B, E, L) contiguous.
+    w: (2, E, W) fp32, b: (2, E) fp32, u: (2, B, E, L) of any strides (the fused op allocates it
+    channels-last, (2, B, L, E) in memory, the layout of the x_proj GEMM and of the scan's loads).
     """
     pid_l = tl.program_id(0)
     pid_e = tl.program_id(1)
     pid_b = tl.program_id(2)
-    n_batch = tl.num_programs(2)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
     mask_e = offs_e < E
@@ -75,13 +76,26 @@ def _conv_fwd_kernel(
     acc_f = acc_f * _sigmoid(acc_f)
     acc_b = acc_b * _sigmoid(acc_b)
     mask = mask_e[:, None] & (offs_l < L)[None, :]
-    out_f = u_ptr + (pid_b * E + offs_e[:, None]) * L + offs_l[None, :]
-    out_b = u_ptr + ((n_batch + pid_b) * E + offs_e[:, None]) * L + offs_l[None, :]
+    out_f = u_ptr + pid_b * s_u_b + offs_e[:, None] * s_u_e + offs_l[None, :] * s_u_l
     tl.store(out_f, acc_f.to(u_ptr.dtype.element_ty), mask=mask)
-    tl.store(out_b, acc_b.to(u_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_f + s_u_d, acc_b.to(u_ptr.dtype.element_ty), mask=mask)
 
 
 # ------------------------------------------------------------------------------------------------ scan
+
+
+@triton.jit
+def _ssm_step(h, A2, u, dt_raw, bias, Bt, Ct, Dv):
+    """One token of one direction for BLOCK_E channels: returns the new state (BLOCK_E, N) and y (BLOCK_E,)."""
+    dt = _softplus(dt_raw + bias)
+    h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
+    y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
+    return h, y
+
+
+@triton.jit
+def _silu_half(z):
+    return z * _sigmoid(z) * 0.5
 
 
 @triton.jit
@@ -93,61 +107,143 @@ def _scan_fwd_kernel(
     s_B_d, s_B_b, s_B_n, s_B_l,
     s_C_d, s_C_b, s_C_n, s_C_l,
     s_z_b, s_z_e, s_z_l,
+    s_o_b, s_o_e, s_o_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
 ):
-    """One program: BLOCK_E channels of one batch row, one direction, all of L in chunks of CHUNK.
+    """One program: BLOCK_E channels of one batch row, both directions, token by token.
 
-    Adds ``y_d * silu(z) / 2`` into the fp32 ``out`` (B, E, L), zero-initialised: the two directions are
-    the only two adders of an element, and a + b == b + a, so the result is deterministic. With
-    STORE_STATES the state entering each chunk is written to ``states`` (2, B, E, n_chunks, N) fp32 for
-    the backward pass.
+    Scan step ``i`` advances the forward state over token ``i`` and the backward state over token
+    ``L - 1 - i``; both states (BLOCK_E, N) live in registers for the whole sequence, so each exp is
+    taken once. While the two walks have not crossed (``i < L // 2``) each direction parks its ungated
+    output in ``out``; once they have, a step reads the other direction's parked value for its token and
+    writes ``(y_f + y_b) * silu(z) / 2``. The operands of step ``i + 1`` are loaded during step ``i``.
+    With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is written to ``states``
+    (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
-    d = tl.program_id(2)
     n_batch = tl.num_programs(1)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_n = tl.arange(0, N)
-    offs_s = tl.arange(0, CHUNK)  # scan step inside a chunk
     mask_e = offs_e < E
-    local_t = offs_s + d * (CHUNK - 1 - 2 * offs_s)  # time offset inside the chunk of scan step s
+    mask_en = mask_e[:, None]
 
-    # (BLOCK_E, N) in log2 units so the decay is one exp2
-    A = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_e[:, None], other=0.0) * LOG2E
-    Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
-    bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    a_offs = offs_e[:, None] * N + offs_n[None, :]
+    A2f = tl.load(A_ptr + a_offs, mask=mask_en, other=0.0) * LOG2E  # exp(dt A) == exp2(dt A log2 e)
+    A2b = tl.load(A_ptr + E * N + a_offs, mask=mask_en, other=0.0) * LOG2E
+    Df = tl.load(D_ptr + offs_e, mask=mask_e, other=0.0)
+    Db = tl.load(D_ptr + E + offs_e, mask=mask_e, other=0.0)
+    bias_f = tl.load(bias_ptr + offs_e, mask=mask_e, other=0.0)
+    bias_b = tl.load(bias_ptr + E + offs_e, mask=mask_e, other=0.0)
 
-    u_base = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e[:, None] * s_u_e
-    dt_base = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e[:, None] * s_dt_e
-    B_base = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n[None, :] * s_B_n
-    C_base = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n[None, :] * s_C_n
-    z_base = z_ptr + pid_b * s_z_b + offs_e[:, None] * s_z_e
-    out_base = out_ptr + (pid_b * E + offs_e[:, None]) * L
-    st_base = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    uf_ptr = u_ptr + pid_b * s_u_b + offs_e * s_u_e
+    ub_ptr = uf_ptr + s_u_d
+    dtf_ptr = dt_ptr + pid_b * s_dt_b + offs_e * s_dt_e
+    dtb_ptr = dtf_ptr + s_dt_d
+    Bf_ptr = B_ptr + pid_b * s_B_b + offs_n * s_B_n
+    Bb_ptr = Bf_ptr + s_B_d
+    Cf_ptr = C_ptr + pid_b * s_C_b + offs_n * s_C_n
+    Cb_ptr = Cf_ptr + s_C_d
+    z_base = z_ptr + pid_b * s_z_b + offs_e * s_z_e
+    o_base = out_ptr + pid_b * s_o_b + offs_e * s_o_e
+    st_f = states_ptr + (pid_b * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    st_b = st_f + n_batch * E * n_chunks * N
+    out_ty = out_ptr.dtype.element_ty
 
-    h = tl.zeros((BLOCK_E, N), tl.float32)
-    for c in range(n_chunks):
-        chunk = c + d * (n_chunks - 1 - 2 * c)  # forward: chunks 0..n-1; backward: n-1..0
+    hf = tl.zeros((BLOCK_E, N), tl.float32)
+    hb = tl.zeros((BLOCK_E, N), tl.float32)
+    half = L // 2
+    # operands of step 0: forward token 0, backward token L - 1
+    tb = L - 1
+    uf = tl.load(uf_ptr, mask=mask_e, other=0.0).to(tl.float32)
+    dtf = tl.load(dtf_ptr, mask=mask_e, other=0.0).to(tl.float32)
+    Bf = tl.load(Bf_ptr).to(tl.float32)
+    Cf = tl.load(Cf_ptr).to(tl.float32)
+    ub = tl.load(ub_ptr + tb * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
+    dtb = tl.load(dtb_ptr + tb * s_dt_l, mask=mask_e, other=0.0).to(tl.float32)
+    Bb = tl.load(Bb_ptr + tb * s_B_l).to(tl.float32)
+    Cb = tl.load(Cb_ptr + tb * s_C_l).to(tl.float32)
+
+    # 1) the walks have not crossed: park ungated outputs
+    for i in range(0, half):
+        tf = i
+        tb = L - 1 - i
+        # prefetch step i + 1 (tokens i + 1 and L - 2 - i are in range: i + 1 <= L // 2 <= L - 1)
+        uf_n = tl.load(uf_ptr + (tf + 1) * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
+        dtf_n = tl.load(dtf_ptr + (tf + 1) * s_dt_l, mask=mask_e, other=0.0).to(tl.float32)
+        Bf_n = tl.load(Bf_ptr + (tf + 1) * s_B_l).to(tl.float32)
+        Cf_n = tl.load(Cf_ptr + (tf + 1) * s_C_l).to(tl.float32)
+        ub_n = tl.load(ub_ptr + (tb - 1) * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
+        dtb_n = tl.load(dtb_ptr + (tb - 1) * s_dt_l, mask=mask_e, other=0.0).to(tl.float32)
+        Bb_n = tl.load(Bb_ptr + (tb - 1) * s_B_l).to(tl.float32)
+        Cb_n = tl.load(Cb_ptr + (tb - 1) * s_C_l).to(tl.float32)
         if STORE_STATES:
-            tl.store(st_base + chunk * N, h, mask=mask_e[:, None])
-        t = chunk * CHUNK + local_t
-        mask_t = t < L
-        mask = mask_e[:, None] & mask_t[None, :]
-        u = tl.load(u_base + t[None, :] * s_u_l, mask=mask, other=0.0).to(tl.float32)
-        dt = tl.load(dt_base + t[None, :] * s_dt_l, mask=mask, other=0.0).to(tl.float32)
-        dt = tl.where(mask, _softplus(dt + bias[:, None]), 0.0)  # padding: decay 1, input 0
-        Bt = tl.load(B_base + t[:, None] * s_B_l, mask=mask_t[:, None], other=0.0).to(tl.float32)  # (CHUNK, N)
-        Ct = tl.load(C_base + t[:, None] * s_C_l, mask=mask_t[:, None], other=0.0).to(tl.float32)
+            tl.store(st_f + (tf // CHUNK) * N, hf, mask=mask_en & (tf % CHUNK == 0))
+            tl.store(st_b + (tb // CHUNK) * N, hb, mask=mask_en & (((tb + 1) % CHUNK == 0) | (tb == L - 1)))
+        hf, yf = _ssm_step(hf, A2f, uf, dtf, bias_f, Bf, Cf, Df)
+        hb, yb = _ssm_step(hb, A2b, ub, dtb, bias_b, Bb, Cb, Db)
+        tl.store(o_base + tf * s_o_l, yf.to(out_ty), mask=mask_e)
+        tl.store(o_base + tb * s_o_l, yb.to(out_ty), mask=mask_e)
+        uf, dtf, Bf, Cf = uf_n, dtf_n, Bf_n, Cf_n
+        ub, dtb, Bb, Cb = ub_n, dtb_n, Bb_n, Cb_n
 
-        decay = tl.exp2(dt[:, :, None] * A[:, None, :])  # (BLOCK_E, CHUNK, N)
-        inp = (dt * u)[:, :, None] * Bt[None, :, :]
-        acc_a, acc_b = tl.associative_scan((decay, inp), axis=1, combine_fn=_recurrence)
-        hs = acc_a * h[:, None, :] + acc_b
-        y = tl.sum(hs * Ct[None, :, :], axis=2) + Dv[:, None] * u
-        h = tl.sum(tl.where((offs_s == CHUNK - 1)[None, :, None], hs, 0.0), axis=1)
+    # 2) odd L: both walks meet on the middle token
+    if L % 2 == 1:
+        tm = half
+        if STORE_STATES:
+            tl.store(st_f + (tm // CHUNK) * N, hf, mask=mask_en & (tm % CHUNK == 0))
+            tl.store(st_b + (tm // CHUNK) * N, hb, mask=mask_en & (((tm + 1) % CHUNK == 0) | (tm == L - 1)))
+        hf, yf = _ssm_step(hf, A2f, uf, dtf, bias_f, Bf, Cf, Df)
+        hb, yb = _ssm_step(hb, A2b, ub, dtb, bias_b, Bb, Cb, Db)
+        zm = tl.load(z_base + tm * s_z_l, mask=mask_e, other=0.0).to(tl.float32)
+        tl.store(o_base + tm * s_o_l, ((yf + yb) * _silu_half(zm)).to(out_ty), mask=mask_e)
+        # operands of the first crossed step
+        has_next = tm + 1 < L
+        uf = tl.load(uf_ptr + (tm + 1) * s_u_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
+        dtf = tl.load(dtf_ptr + (tm + 1) * s_dt_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
+        Bf = tl.load(Bf_ptr + (tm + 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
+        Cf = tl.load(Cf_ptr + (tm + 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
+        ub = tl.load(ub_ptr + (tm - 1) * s_u_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
+        dtb = tl.load(dtb_ptr + (tm - 1) * s_dt_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
+        Bb = tl.load(Bb_ptr + (tm - 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
+        Cb = tl.load(Cb_ptr + (tm - 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
 
-        zz = tl.load(z_base + t[None, :] * s_z_l, mask=mask, other=0.0).to(tl.float32)
-        tl.atomic_add(out_base + t[None, :], y * zz * _sigmoid(zz) * 0.5, mask=mask, sem="relaxed")
+    # 3) crossed: every token's other half is parked; the barrier makes phase 1's stores visible
+    tl.debug_barrier()
+    start = L - half
+    tf = start
+    tb = L - 1 - start
+    has_cur = start < L
+    zf = tl.load(z_base + tf * s_z_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)
+    zb = tl.load(z_base + tb * s_z_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)
+    pf = tl.load(o_base + tf * s_o_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)  # parked y_b
+    pb = tl.load(o_base + tb * s_o_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)  # parked y_f
+    for i in range(start, L):
+        tf = i
+        tb = L - 1 - i
+        has_next = i + 1 < L
+        m_next = mask_e & has_next
+        uf_n = tl.load(uf_ptr + (tf + 1) * s_u_l, mask=m_next, other=0.0).to(tl.float32)
+        dtf_n = tl.load(dtf_ptr + (tf + 1) * s_dt_l, mask=m_next, other=0.0).to(tl.float32)
+        Bf_n = tl.load(Bf_ptr + (tf + 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
+        Cf_n = tl.load(Cf_ptr + (tf + 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
+        ub_n = tl.load(ub_ptr + (tb - 1) * s_u_l, mask=m_next, other=0.0).to(tl.float32)
+        dtb_n = tl.load(dtb_ptr + (tb - 1) * s_dt_l, mask=m_next, other=0.0).to(tl.float32)
+        Bb_n = tl.load(Bb_ptr + (tb - 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
+        Cb_n = tl.load(Cb_ptr + (tb - 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
+        zf_n = tl.load(z_base + (tf + 1) * s_z_l, mask=m_next, other=0.0).to(tl.float32)
+        zb_n = tl.load(z_base + (tb - 1) * s_z_l, mask=m_next, other=0.0).to(tl.float32)
+        pf_n = tl.load(o_base + (tf + 1) * s_o_l, mask=m_next, other=0.0).to(tl.float32)
+        pb_n = tl.load(o_base + (tb - 1) * s_o_l, mask=m_next, other=0.0).to(tl.float32)
+        if STORE_STATES:
+            tl.store(st_f + (tf // CHUNK) * N, hf, mask=mask_en & (tf % CHUNK == 0))
+            tl.store(st_b + (tb // CHUNK) * N, hb, mask=mask_en & (((tb + 1) % CHUNK == 0) | (tb == L - 1)))
+        hf, yf = _ssm_step(hf, A2f, uf, dtf, bias_f, Bf, Cf, Df)
+        hb, yb = _ssm_step(hb, A2b, ub, dtb, bias_b, Bb, Cb, Db)
+        tl.store(o_base + tf * s_o_l, ((yf + pf) * _silu_half(zf)).to(out_ty), mask=mask_e)
+        tl.store(o_base + tb * s_o_l, ((yb + pb) * _silu_half(zb)).to(out_ty), mask=mask_e)
+        uf, dtf, Bf, Cf, zf, pf = uf_n, dtf_n, Bf_n, Cf_n, zf_n, pf_n
+        ub, dtb, Bb, Cb, zb, pb = ub_n, dtb_n, Bb_n, Cb_n, zb_n, pb_n
 
 
 @triton.jit
