@@ -1,9 +1,12 @@
-"""Sweep the fused backend's tile sizes and profile its kernels (CUDA only).
+"""Sweep the fused backend's forward tiles and profile its kernels and a whole backbone (CUDA only).
 
     python tools/fused_tile_sweep.py [--batch 16] [--channels 384] [--length 4097]
+    python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
 
-Prints ms per forward call for block_e x chunk, then torch-profiler tables of the forward and of
-forward + backward, so the kernel that bounds the op is named.
+Prints ms per forward call of the scan stage (``bidirectional_selective_scan``) and of the whole fused
+op for block_e x num_warps, then torch-profiler tables: the fused op forward, forward + backward, and
+(with ``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that
+bounds each is named.
 """
 import argparse
 import itertools
@@ -15,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from vim_backbone.ops.fused_bimamba import bidirectional_scan_fused  # noqa: E402
+from vim_backbone.ops.fused_bimamba import bidirectional_scan_fused, bidirectional_selective_scan  # noqa: E402
 
 
 def make_inputs(batch, channels, length, dtype, dt_rank=12, d_state=16, device="cuda"):
@@ -23,7 +26,9 @@ def make_inputs(batch, channels, length, dtype, dt_rank=12, d_state=16, device="
     rnd = lambda *s, scale=0.1: (torch.randn(*s, device=device, generator=g) * scale).to(dtype)
     A = -torch.arange(1, d_state + 1, device=device, dtype=torch.float32).expand(channels, d_state).contiguous()
     ones = torch.ones(channels, device=device)
-    return [rnd(batch, channels, length, scale=1.0), rnd(batch, channels, length, scale=1.0),
+    # x, z: strided halves of a (B, L, 2E) in_proj output, as the mixer passes them
+    xz = rnd(batch, length, 2 * channels, scale=1.0).transpose(1, 2)
+    return [xz[:, :channels], xz[:, channels:],
             rnd(channels, 4, scale=0.3), rnd(channels), rnd(channels, 4, scale=0.3), rnd(channels),
             rnd(dt_rank + 2 * d_state, channels), rnd(dt_rank + 2 * d_state, channels),
             rnd(channels, dt_rank, scale=0.3), rnd(channels, scale=0.5) - 4,
@@ -31,36 +36,80 @@ def make_inputs(batch, channels, length, dtype, dt_rank=12, d_state=16, device="
             dt_rank, d_state]
 
 
+def make_scan_inputs(batch, channels, length, dtype, d_state=16, device="cuda"):
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def cl(*shape, scale=1.0, shift=0.0):  # (2, B, E|N, L) values, L-major in memory
+        t = torch.randn(*shape[:-2], shape[-1], shape[-2], device=device, generator=g) * scale + shift
+        return t.to(dtype).transpose(-1, -2)
+
+    A = -torch.arange(1, d_state + 1, device=device, dtype=torch.float32).expand(2, channels, d_state).contiguous()
+    return dict(u=cl(2, batch, channels, length), dt=cl(2, batch, channels, length, scale=0.5, shift=-4.0), A=A,
+                Bm=cl(2, batch, d_state, length), Cm=cl(2, batch, d_state, length),
+                D=torch.ones(2, channels, device=device), z=cl(batch, channels, length),
+                dt_bias=torch.zeros(2, channels, device=device))
+
+
+def table(prof, rows):
+    return prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--channels", type=int, default=384)
     parser.add_argument("--length", type=int, default=4097)
+    parser.add_argument("--block-e", nargs="+", type=int, default=[8, 16, 32, 64])
+    parser.add_argument("--num-warps", nargs="+", type=int, default=[1, 2, 4, 8])
+    parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
+    parser.add_argument("--backend", default="fused")
+    parser.add_argument("--img-size", type=int, default=1024)
+    parser.add_argument("--model-batch", type=int, default=16)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")
     import triton.testing as tt
     inputs = make_inputs(args.batch, args.channels, args.length, torch.bfloat16)
+    scan_inputs = make_scan_inputs(args.batch, args.channels, args.length, torch.bfloat16)
     with torch.no_grad():
-        for block_e, chunk in itertools.product((4, 8, 16, 32), (16, 32, 64, 128)):
-            try:
-                ms = f"{tt.do_bench(lambda: bidirectional_scan_fused(*inputs, block_e=block_e, chunk=chunk), warmup=5, rep=40):.3f}"
-            except Exception as e:  # e.g. OutOfResources for the largest tiles
-                ms = type(e).__name__
-            print(f"block_e={block_e:3d} chunk={chunk:4d}: {ms} ms", flush=True)
+        if not args.skip_sweep:
+            for block_e, warps in itertools.product(args.block_e, args.num_warps):
+                times = []
+                for fn in (lambda: bidirectional_selective_scan(**scan_inputs, block_e=block_e, num_warps=warps),
+                           lambda: bidirectional_scan_fused(*inputs, block_e=block_e, num_warps=warps)):
+                    try:
+                        times.append(f"{tt.do_bench(fn, warmup=5, rep=40):.3f} ms")
+                    except Exception as e:  # e.g. OutOfResources for the largest tiles
+                        times.append(type(e).__name__)
+                print(f"block_e={block_e:3d} num_warps={warps}: scan {times[0]}, fused op {times[1]}", flush=True)
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(5):
                 bidirectional_scan_fused(*inputs)
             torch.cuda.synchronize()
-    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=10))
-    grad_inputs = [t.clone().requires_grad_() if isinstance(t, torch.Tensor) else t for t in inputs]
+    print(table(prof, 10))
+    grad_inputs = [t.detach().clone().requires_grad_() if isinstance(t, torch.Tensor) else t for t in inputs]
     out = bidirectional_scan_fused(*grad_inputs)
     grad = torch.randn_like(out)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(3):
             bidirectional_scan_fused(*grad_inputs).backward(grad)
         torch.cuda.synchronize()
-    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12))
+    print(table(prof, 12))
+    if args.model:
+        from vim_backbone import create_model
+        model = create_model(args.model, num_classes=0, img_size=args.img_size, scan_backend=args.backend).cuda().eval()
+        x = torch.randn(args.model_batch, 3, args.img_size, args.img_size, device="cuda")
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            for _ in range(2):
+                model.forward_features(x)
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                for _ in range(3):
+                    model.forward_features(x)
+                torch.cuda.synchronize()
+        print(f"{args.model} {args.img_size}px batch {args.model_batch} bf16 forward, backend {args.backend}, 3 calls:")
+        print(table(prof, 25))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Two levels, both at Vim-Ti's 1024² shape by default (L = 4097 tokens, E = 384 c
 
 * ``scan``  - the official Vim composition of the two directions on precomputed inputs:
   ``y = scan(u, dt, A, B, C, D, z) + scan(flip(u), ...).flip()``, with the backend's
-  ``selective_scan`` (``reference`` = PyTorch, ``mamba_ssm`` = the stock CUDA kernel, twice).
+  ``selective_scan`` (``reference`` = PyTorch, ``mamba_ssm`` = the stock CUDA kernel, twice); for
+  ``fused`` its scan stage alone (``bidirectional_selective_scan``: one launch, both directions, gate).
 * ``mixer`` - the whole bidirectional mixer (``BiMambaMixer``: in_proj, both convs, x/dt projections,
   both scans, gate, out_proj) on (B, L, D) tokens with D = E / 2; here ``fused`` (one Triton launch for
   both directions) competes too.
@@ -43,8 +44,6 @@ def backend_note(name: str, device: torch.device, level: str) -> Optional[str]:
         resolve_backend(name, device)
     except (ImportError, ValueError) as e:
         return str(e)
-    if name == "fused" and level == "scan":
-        return "fused has no separate scan op (it fuses conv + projections + both scans): see level 'mixer'"
     if name == "fused" and device.type != "cuda":
         return "fused is only timed on CUDA"
     return None
@@ -73,6 +72,21 @@ def bidirectional_scan(scan: Callable, i: dict) -> torch.Tensor:
     bwd = scan(i["u"].flip(-1), i["delta"].flip(-1), i["A"], i["B"].flip(-1), i["C"].flip(-1), i["D"],
                z=i["z"].flip(-1), delta_bias=i["delta_bias"], delta_softplus=True)
     return (fwd + bwd.flip(-1)) / 2
+
+
+def fused_scan_inputs(i: dict) -> dict:
+    """The inputs of ``bidirectional_scan`` for the fused scan stage: both directions stacked (2, ...),
+    channels-last as the fused op lays them out; direction 1 gets the same values over the original order."""
+    def pair(t):
+        return torch.stack([t, t]).detach()
+
+    def cl(t):  # (2, B, E, L) values, (2, B, L, E) in memory
+        return t.transpose(-1, -2).contiguous().transpose(-1, -2)
+
+    req = i["u"].requires_grad
+    out = dict(u=cl(pair(i["u"])), dt=cl(pair(i["delta"])), A=pair(i["A"]).float(), Bm=pair(i["B"]), Cm=pair(i["C"]),
+               D=pair(i["D"]), z=i["z"].detach(), dt_bias=pair(i["delta_bias"]))
+    return {k: v.requires_grad_(req) for k, v in out.items()}
 
 
 def time_fn(fn: Callable, device: torch.device, warmup: int, iters: int) -> float:
@@ -104,17 +118,26 @@ def run_case(level: str, backend: str, dtype_name: str, pass_: str, length: int,
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         if level == "scan":
-            scan = get_backend(backend, device).selective_scan
             inputs = scan_inputs(args.batch, args.channels, args.d_state, length, dtype, device, train)
             grad = torch.randn(args.batch, args.channels, length, device=device, dtype=dtype)
+            if backend == "fused":
+                from vim_backbone.ops.fused_bimamba import bidirectional_selective_scan
+                inputs = fused_scan_inputs(inputs)
+
+                def run():
+                    return bidirectional_selective_scan(**inputs)
+            else:
+                scan = get_backend(backend, device).selective_scan
+
+                def run():
+                    return bidirectional_scan(scan, inputs)
 
             def step():
                 if train:
-                    out = bidirectional_scan(scan, inputs)
-                    torch.autograd.grad(out, [v for v in inputs.values()], grad)
+                    torch.autograd.grad(run(), [v for v in inputs.values()], grad)
                 else:
                     with torch.no_grad():
-                        bidirectional_scan(scan, inputs)
+                        run()
         else:
             mixer = BiMambaMixer(args.channels // 2, d_state=args.d_state, backend=backend).to(device)
             hidden = torch.randn(args.batch, length, args.channels // 2, device=device, dtype=dtype,

@@ -1,7 +1,16 @@
+import os
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+
+def _fused_add_norm_enabled(x: torch.Tensor) -> bool:
+    # the Triton add + norm runs on CUDA tensors; VIM_FUSED_NORM=0 keeps the PyTorch expression
+    if not x.is_cuda or os.environ.get("VIM_FUSED_NORM", "1") == "0":
+        return False
+    from ..ops.fused_norm import add_rmsnorm_available
+    return add_rmsnorm_available(x)
 
 
 def upcast(x: torch.Tensor) -> torch.Tensor:
@@ -23,7 +32,13 @@ class RMSNorm(nn.Module):
         return (out * self.weight.to(xf.dtype)).to(x.dtype)
 
     def add_norm(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``residual = residual + x`` kept in fp32, returns ``(norm(residual) in x.dtype, residual)``."""
+        """``residual = residual + x`` kept in fp32, returns ``(norm(residual) in x.dtype, residual)``.
+
+        On CUDA one Triton kernel does both (:func:`vim_backbone.ops.fused_norm.add_rmsnorm`).
+        """
+        if _fused_add_norm_enabled(x) and (residual is None or residual.dtype == torch.float32):
+            from ..ops.fused_norm import add_rmsnorm
+            return add_rmsnorm(x, residual, self.weight, self.eps)
         residual = upcast(x) if residual is None else residual + upcast(x)
         return self(residual).to(x.dtype), residual
 

@@ -162,7 +162,9 @@ class VisionMamba(nn.Module):
         return layer(hidden, residual)
 
     def _final_norm(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.norm_f(residual + upcast(self.drop_path(hidden))).to(hidden.dtype)
+        if isinstance(self.norm_f, RMSNorm):
+            return self.norm_f.add_norm(self.drop_path(hidden), residual)[0]
+        return self.norm_f(residual + upcast(self.drop_path(hidden))).to(hidden.dtype)  # pruned: Identity
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> normalised tokens (B, M + cls, D); the cls token sits at M // 2."""

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 
-__all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "fused_available", "load_fused_kernels",
-           "FUSED_DTYPES"]
+__all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "bidirectional_selective_scan", "fused_available",
+           "load_fused_kernels", "FUSED_DTYPES"]
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
@@ -255,6 +255,25 @@ def bidirectional_scan_fused(
     D = _pair(D_f, D_b, torch.float32).contiguous()
     dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()
     return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps)
+
+
+def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
+                                 Cm: torch.Tensor, D: torch.Tensor, z: torch.Tensor, dt_bias: torch.Tensor,
+                                 block_e: Optional[int] = None, chunk: Optional[int] = None,
+                                 num_warps: Optional[int] = None) -> torch.Tensor:
+    """The scan stage of the fused op alone: ``(y_0 + y_1) * silu(z) / 2``, (B, E, L).
+
+    Direction 0 scans t = 0 .. L - 1, direction 1 t = L - 1 .. 0, both over the original order.
+
+    Args:
+        u, dt (Tensor): (2, B, E, L) scan input and raw step (before ``dt_bias`` and softplus); any
+            strides, fastest with E contiguous.
+        A (Tensor): (2, E, N) fp32. Bm, Cm (Tensor): (2, B, N, L). D, dt_bias (Tensor): (2, E) fp32.
+        z (Tensor): (B, E, L) gate, the output's dtype.
+    """
+    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A.float().contiguous(), D.float().contiguous(),
+                                    dt_bias.float().contiguous(), block_e or DEFAULT_BLOCK_E,
+                                    chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS)
 
 
 def _direction_ref(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A, D, dt_rank, d_state):

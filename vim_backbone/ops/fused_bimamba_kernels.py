@@ -357,3 +357,27 @@ def _scan_bwd_kernel(
     tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_e[:, None], sem="relaxed")
     tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
     tl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e, sem="relaxed")
+
+
+# ------------------------------------------------------------------------------------------ add + norm
+
+
+@triton.jit
+def _add_rmsnorm_fwd_kernel(
+    x_ptr, res_ptr, w_ptr, out_ptr, res_out_ptr, rstd_ptr, M, D, eps,
+    HAS_RESIDUAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """res_out = res + x (fp32); out = res_out * rsqrt(mean(res_out^2) + eps) * w, rows of D contiguous."""
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.arange(0, BLOCK_D)
+    mask_m = rows < M
+    mask = mask_m[:, None] & (cols < D)[None, :]
+    offs = rows[:, None] * D + cols[None, :]
+    r = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    if HAS_RESIDUAL:
+        r += tl.load(res_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(res_out_ptr + offs, r, mask=mask)
+    rstd = 1.0 / tl.sqrt(tl.sum(r * r, axis=1) / D + eps)
+    w = tl.load(w_ptr + cols, mask=cols < D, other=0.0).to(tl.float32)
+    tl.store(out_ptr + offs, (r * rstd[:, None] * w[None, :]).to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(rstd_ptr + rows, rstd, mask=mask_m)

@@ -1,0 +1,69 @@
+"""Residual add + RMSNorm in one Triton pass (CUDA), with the fp32 residual stream of the release.
+
+``add_rmsnorm(x, residual, weight, eps)`` returns ``(rmsnorm(residual + x) * weight in x.dtype,
+residual + x in fp32)``: one read of each input and one write of each output instead of the eight
+elementwise kernels the PyTorch expression launches. The backward is the closed form, in PyTorch.
+"""
+from typing import Optional, Tuple
+
+import torch
+
+from .fused_bimamba import fused_available, load_fused_kernels
+
+__all__ = ["add_rmsnorm", "add_rmsnorm_available"]
+
+
+def add_rmsnorm_available(x: torch.Tensor) -> bool:
+    """True for tensors the Triton kernel can take: fp32/fp16/bf16 on a device Triton runs on."""
+    return x.dtype in (torch.float32, torch.float16, torch.bfloat16) and fused_available(x.device)
+
+
+class _AddRMSNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, residual, weight, eps):
+        k = load_fused_kernels()
+        dim = x.shape[-1]
+        x2 = x.reshape(-1, dim)
+        if not x2.is_contiguous():
+            x2 = x2.contiguous()
+        res2 = None if residual is None else residual.reshape(-1, dim).contiguous()
+        rows = x2.shape[0]
+        out = torch.empty_like(x2)
+        res_out = torch.empty(rows, dim, device=x.device, dtype=torch.float32)
+        rstd = torch.empty(rows, device=x.device, dtype=torch.float32)
+        block_d = max(16, 1 << (dim - 1).bit_length())
+        block_m = max(1, min(16, 4096 // block_d))
+        grid = ((rows + block_m - 1) // block_m,)
+        k._add_rmsnorm_fwd_kernel[grid](x2, x2 if res2 is None else res2, weight, out, res_out, rstd, rows, dim, eps,
+                                        HAS_RESIDUAL=res2 is not None, BLOCK_M=block_m, BLOCK_D=block_d,
+                                        num_warps=4)
+        ctx.save_for_backward(res_out, rstd, weight)
+        ctx.has_residual = residual is not None
+        ctx.x_dtype = x.dtype
+        return out.view(x.shape), res_out.view(*x.shape[:-1], dim)
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_res):
+        res_out, rstd, weight = ctx.saved_tensors
+        dim = res_out.shape[-1]
+        xhat = res_out * rstd[:, None]
+        gy = grad_out.reshape(-1, dim).float()
+        gw = gy * weight.float()
+        grad = rstd[:, None] * (gw - xhat * (gw * xhat).mean(-1, keepdim=True))
+        if grad_res is not None:
+            grad = grad + grad_res.reshape(-1, dim)
+        grad_weight = (gy * xhat).sum(0).to(weight.dtype)
+        shape = grad_out.shape
+        return (grad.to(ctx.x_dtype).view(shape), grad.view(shape) if ctx.has_residual else None,
+                grad_weight, None)
+
+
+def add_rmsnorm(x: torch.Tensor, residual: Optional[torch.Tensor], weight: torch.Tensor,
+                eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(rmsnorm(residual + x) * weight).to(x.dtype), residual + x`` (fp32), over the last dim.
+
+    Args:
+        x (Tensor): (..., D) fp32/fp16/bf16. residual (Tensor, optional): (..., D) fp32; None = zeros.
+        weight (Tensor): (D,). eps (float): added to the mean square.
+    """
+    return _AddRMSNorm.apply(x, residual, weight, eps)
