@@ -6,6 +6,7 @@
 # Trains CONFIG (default the toy Mask R-CNN, global batch 4) three times, logging the loss every
 # iteration: 1 GPU seed 0 (reference), 1 GPU seed 1, GPUS GPUs seed 0 with batch 4 / GPUS each; then
 # tools/compare_loss_curves.py prints per-window means and z scores (OUT/compare.json).
+# EXTRA_CFG adds --cfg-options to all three runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GPUS=${1:-2}
@@ -15,7 +16,7 @@ CONFIG=${CONFIG:-configs/det/mask-rcnn_vim-t-tiny_toy-coco.py}
 GLOBAL_BATCH=${GLOBAL_BATCH:-4}
 PY=${PYTHON:-python}
 [ -f data/toy_coco/annotations/train.json ] || $PY tools/make_toy_coco.py
-common=(train_cfg.max_iters=$ITERS train_cfg.val_interval=$ITERS default_hooks.logger.interval=1
+common=(${EXTRA_CFG:-} train_cfg.max_iters=$ITERS train_cfg.val_interval=$ITERS default_hooks.logger.interval=1
         log_processor.window_size=1 default_hooks.checkpoint.interval=$ITERS)
 $PY tools/train.py "$CONFIG" --work-dir "$OUT/1gpu_seed0" \
     --cfg-options "${common[@]}" train_dataloader.batch_size=$GLOBAL_BATCH randomness.seed=0

@@ -26,6 +26,19 @@ def test_out_types():
         assert cls(x)[0].shape == (1, 32)
 
 
+@pytest.mark.parametrize("kwargs", [dict(out_indices=[1, 3]), dict(out_indices=[1], out_type="featmap"),
+                                    dict(out_indices=[3], out_type="raw")])
+def test_every_trainable_parameter_gets_a_gradient(kwargs):
+    # what DistributedDataParallel needs without find_unused_parameters: norm_f (features not normalised)
+    # and the blocks after the last tapped one are kept for checkpoints but not trained
+    bb = VimBackbone(arch=ARCH, img_size=32, **kwargs).train()
+    sum(o.float().sum() for o in bb(torch.randn(2, 3, 32, 32))).backward()
+    unused = [n for n, p in bb.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused, unused
+    assert bb.norm_f.weight.requires_grad == bb.final_norm
+    assert set(bb.state_dict()) >= {"norm_f.weight", "layers.3.mixer.A_log"}
+
+
 def test_frozen_stages_stay_frozen_after_train():
     bb = VimBackbone(arch=ARCH, img_size=32, frozen_stages=2, drop_path_rate=0.1, with_cls_token=True)
     bb.train()

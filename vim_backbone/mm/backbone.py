@@ -103,6 +103,11 @@ class VimBackbone(VisionMamba, BaseModule):
         self.final_norm = (out_type != "featmap") if final_norm is None else final_norm
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        # blocks after the last tapped one and norm_f (when features are not normalised) never see a
+        # gradient: their parameters stay (official checkpoints load strictly) but are not trained, so
+        # DistributedDataParallel needs no find_unused_parameters
+        for m in ([] if self.final_norm else [self.norm_f]) + list(self.layers[max(self.out_indices) + 1:]):
+            m.requires_grad_(False)
         norm_cfg = dict(type="LN2d") if norm_cfg is None else norm_cfg
         if tap_scales is not None:
             if out_type != "featmap" or len(tap_scales) != len(self.out_indices):
