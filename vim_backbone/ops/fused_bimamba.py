@@ -30,8 +30,8 @@ __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "bidirectional_
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
-DEFAULT_BLOCK_E = 32  # channels per forward program
-DEFAULT_NUM_WARPS = 4
+DEFAULT_BLOCK_E = 8  # channels per forward program
+DEFAULT_NUM_WARPS = 1
 DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backward
 BWD_BLOCK_E = 4  # backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
@@ -125,17 +125,19 @@ class _BidirectionalScan(torch.autograd.Function):
         state = A.shape[-1]
         n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
-        # channels-last like u: the caller's out_proj reads (B, L, E) rows without a copy
-        out = torch.empty(batch, length, channels, device=u.device, dtype=z.dtype).transpose(1, 2)
+        # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
+        # the caller's out_proj reads without a copy
+        y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
         states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
-                  if store_states else out)  # dummy pointer when not stored
-        grid = (_cdiv(channels, block_e), batch)
+                  if store_states else y)  # dummy pointer when not stored
+        grid = (_cdiv(channels, block_e), batch, 2)
         k._scan_fwd_kernel[grid](
-            u, dt, Bm, Cm, z, A, D, dt_bias, out, states,
+            u, dt, Bm, Cm, z, A, D, dt_bias, y, states,
             channels, length, n_chunks,
-            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *out.stride(),
+            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride(),
             N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, num_warps=num_warps,
         )
+        out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
         ctx.chunk = chunk

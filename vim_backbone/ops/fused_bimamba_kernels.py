@@ -85,165 +85,108 @@ def _conv_fwd_kernel(
 
 
 @triton.jit
-def _ssm_step(h, A2, u, dt_raw, bias, Bt, Ct, Dv):
-    """One token of one direction for BLOCK_E channels: returns the new state (BLOCK_E, N) and y (BLOCK_E,)."""
-    dt = _softplus(dt_raw + bias)
-    h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
-    y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
-    return h, y
-
-
-@triton.jit
 def _silu_half(z):
     return z * _sigmoid(z) * 0.5
 
 
 @triton.jit
+def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, valid, mask_e):
+    """Operands of token ``t`` for BLOCK_E channels (fp32); zeros where ``valid`` is False."""
+    m = mask_e & valid
+    u = tl.load(u_ptr + t * s_u_l, mask=m, other=0.0).to(tl.float32)
+    dt = tl.load(dt_ptr + t * s_dt_l, mask=m, other=0.0).to(tl.float32)
+    Bt = tl.load(B_ptr + t * s_B_l, mask=valid, other=0.0).to(tl.float32)
+    Ct = tl.load(C_ptr + t * s_C_l, mask=valid, other=0.0).to(tl.float32)
+    z = tl.load(z_ptr + t * s_z_l, mask=m, other=0.0).to(tl.float32)
+    return u, dt, Bt, Ct, z
+
+
+@triton.jit
+def _token_step(h, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
+                N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr):
+    """Advance the state (BLOCK_E, N) over token ``t`` and store ``y * silu(z) / 2``; no-op unless ``valid``."""
+    if STORE_STATES:
+        # the state entering each chunk in scan order: forward before t = c CHUNK, backward before
+        # t = min(L, (c + 1) CHUNK) - 1
+        entry = (((t + d) % CHUNK) == 0) | ((d == 1) & (t == L - 1))
+        tl.store(st_ptr + (t // CHUNK) * N, h, mask=mask_e[:, None] & (valid & entry))
+    dt = tl.where(valid, _softplus(dt_raw + bias), 0.0)  # invalid: decay 1, input 0
+    h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
+    y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
+    tl.store(y_ptr + t * s_y_l, (y * _silu_half(z)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
+    return h
+
+
+@triton.jit
 def _scan_fwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, out_ptr, states_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr,
     E, L, n_chunks,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
     s_B_d, s_B_b, s_B_n, s_B_l,
     s_C_d, s_C_b, s_C_n, s_C_l,
     s_z_b, s_z_e, s_z_l,
-    s_o_b, s_o_e, s_o_l,
+    s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
 ):
-    """One program: BLOCK_E channels of one batch row, both directions, token by token.
+    """One program: BLOCK_E channels of one batch row and one direction, token by token.
 
-    Scan step ``i`` advances the forward state over token ``i`` and the backward state over token
-    ``L - 1 - i``; both states (BLOCK_E, N) live in registers for the whole sequence, so each exp is
-    taken once. While the two walks have not crossed (``i < L // 2``) each direction parks its ungated
-    output in ``out``; once they have, a step reads the other direction's parked value for its token and
-    writes ``(y_f + y_b) * silu(z) / 2``. The operands of step ``i + 1`` are loaded during step ``i``.
-    With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is written to ``states``
-    (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
+    Direction 0 walks t = 0 .. L - 1, direction 1 t = L - 1 .. 0; the state (BLOCK_E, N) stays in
+    registers for the whole walk, so each exp is taken once, and ``y_d * silu(z) / 2`` goes to
+    ``y[d]`` (2, B, E, L), which the caller sums over d. Steps run four per loop iteration with four
+    operand sets: the loads of step ``i + 4`` are issued right after step ``i`` consumed its set, so a
+    load has three steps of work to arrive and no register copy waits on it at the loop's end.
+    With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is written to
+    ``states`` (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
+    d = tl.program_id(2)
     n_batch = tl.num_programs(1)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_n = tl.arange(0, N)
     mask_e = offs_e < E
-    mask_en = mask_e[:, None]
 
-    a_offs = offs_e[:, None] * N + offs_n[None, :]
-    A2f = tl.load(A_ptr + a_offs, mask=mask_en, other=0.0) * LOG2E  # exp(dt A) == exp2(dt A log2 e)
-    A2b = tl.load(A_ptr + E * N + a_offs, mask=mask_en, other=0.0) * LOG2E
-    Df = tl.load(D_ptr + offs_e, mask=mask_e, other=0.0)
-    Db = tl.load(D_ptr + E + offs_e, mask=mask_e, other=0.0)
-    bias_f = tl.load(bias_ptr + offs_e, mask=mask_e, other=0.0)
-    bias_b = tl.load(bias_ptr + E + offs_e, mask=mask_e, other=0.0)
+    A2 = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_e[:, None], other=0.0) * LOG2E
+    Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
-    uf_ptr = u_ptr + pid_b * s_u_b + offs_e * s_u_e
-    ub_ptr = uf_ptr + s_u_d
-    dtf_ptr = dt_ptr + pid_b * s_dt_b + offs_e * s_dt_e
-    dtb_ptr = dtf_ptr + s_dt_d
-    Bf_ptr = B_ptr + pid_b * s_B_b + offs_n * s_B_n
-    Bb_ptr = Bf_ptr + s_B_d
-    Cf_ptr = C_ptr + pid_b * s_C_b + offs_n * s_C_n
-    Cb_ptr = Cf_ptr + s_C_d
-    z_base = z_ptr + pid_b * s_z_b + offs_e * s_z_e
-    o_base = out_ptr + pid_b * s_o_b + offs_e * s_o_e
-    st_f = states_ptr + (pid_b * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
-    st_b = st_f + n_batch * E * n_chunks * N
-    out_ty = out_ptr.dtype.element_ty
+    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e * s_u_e
+    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e * s_dt_e
+    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
+    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
+    z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
+    y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
+    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
 
-    hf = tl.zeros((BLOCK_E, N), tl.float32)
-    hb = tl.zeros((BLOCK_E, N), tl.float32)
-    half = L // 2
-    # operands of step 0: forward token 0, backward token L - 1
-    tb = L - 1
-    uf = tl.load(uf_ptr, mask=mask_e, other=0.0).to(tl.float32)
-    dtf = tl.load(dtf_ptr, mask=mask_e, other=0.0).to(tl.float32)
-    Bf = tl.load(Bf_ptr).to(tl.float32)
-    Cf = tl.load(Cf_ptr).to(tl.float32)
-    ub = tl.load(ub_ptr + tb * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
-    dtb = tl.load(dtb_ptr + tb * s_dt_l, mask=mask_e, other=0.0).to(tl.float32)
-    Bb = tl.load(Bb_ptr + tb * s_B_l).to(tl.float32)
-    Cb = tl.load(Cb_ptr + tb * s_C_l).to(tl.float32)
-
-    # 1) the walks have not crossed: park ungated outputs
-    for i in range(0, half):
-        tf = i
-        tb = L - 1 - i
-        # prefetch step i + 1 (tokens i + 1 and L - 2 - i are in range: i + 1 <= L // 2 <= L - 1)
-        uf_n = tl.load(uf_ptr + (tf + 1) * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
-        dtf_n = tl.load(dtf_ptr + (tf + 1) * s_dt_l, mask=mask_e, other=0.0).to(tl.float32)
-        Bf_n = tl.load(Bf_ptr + (tf + 1) * s_B_l).to(tl.float32)
-        Cf_n = tl.load(Cf_ptr + (tf + 1) * s_C_l).to(tl.float32)
-        ub_n = tl.load(ub_ptr + (tb - 1) * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
-        dtb_n = tl.load(dtb_ptr + (tb - 1) * s_dt_l, mask=mask_e, other=0.0).to(tl.float32)
-        Bb_n = tl.load(Bb_ptr + (tb - 1) * s_B_l).to(tl.float32)
-        Cb_n = tl.load(Cb_ptr + (tb - 1) * s_C_l).to(tl.float32)
-        if STORE_STATES:
-            tl.store(st_f + (tf // CHUNK) * N, hf, mask=mask_en & (tf % CHUNK == 0))
-            tl.store(st_b + (tb // CHUNK) * N, hb, mask=mask_en & (((tb + 1) % CHUNK == 0) | (tb == L - 1)))
-        hf, yf = _ssm_step(hf, A2f, uf, dtf, bias_f, Bf, Cf, Df)
-        hb, yb = _ssm_step(hb, A2b, ub, dtb, bias_b, Bb, Cb, Db)
-        tl.store(o_base + tf * s_o_l, yf.to(out_ty), mask=mask_e)
-        tl.store(o_base + tb * s_o_l, yb.to(out_ty), mask=mask_e)
-        uf, dtf, Bf, Cf = uf_n, dtf_n, Bf_n, Cf_n
-        ub, dtb, Bb, Cb = ub_n, dtb_n, Bb_n, Cb_n
-
-    # 2) odd L: both walks meet on the middle token
-    if L % 2 == 1:
-        tm = half
-        if STORE_STATES:
-            tl.store(st_f + (tm // CHUNK) * N, hf, mask=mask_en & (tm % CHUNK == 0))
-            tl.store(st_b + (tm // CHUNK) * N, hb, mask=mask_en & (((tm + 1) % CHUNK == 0) | (tm == L - 1)))
-        hf, yf = _ssm_step(hf, A2f, uf, dtf, bias_f, Bf, Cf, Df)
-        hb, yb = _ssm_step(hb, A2b, ub, dtb, bias_b, Bb, Cb, Db)
-        zm = tl.load(z_base + tm * s_z_l, mask=mask_e, other=0.0).to(tl.float32)
-        tl.store(o_base + tm * s_o_l, ((yf + yb) * _silu_half(zm)).to(out_ty), mask=mask_e)
-        # operands of the first crossed step
-        has_next = tm + 1 < L
-        uf = tl.load(uf_ptr + (tm + 1) * s_u_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
-        dtf = tl.load(dtf_ptr + (tm + 1) * s_dt_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
-        Bf = tl.load(Bf_ptr + (tm + 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
-        Cf = tl.load(Cf_ptr + (tm + 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
-        ub = tl.load(ub_ptr + (tm - 1) * s_u_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
-        dtb = tl.load(dtb_ptr + (tm - 1) * s_dt_l, mask=mask_e & has_next, other=0.0).to(tl.float32)
-        Bb = tl.load(Bb_ptr + (tm - 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
-        Cb = tl.load(Cb_ptr + (tm - 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
-
-    # 3) crossed: every token's other half is parked; the barrier makes phase 1's stores visible
-    tl.debug_barrier()
-    start = L - half
-    tf = start
-    tb = L - 1 - start
-    has_cur = start < L
-    zf = tl.load(z_base + tf * s_z_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)
-    zb = tl.load(z_base + tb * s_z_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)
-    pf = tl.load(o_base + tf * s_o_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)  # parked y_b
-    pb = tl.load(o_base + tb * s_o_l, mask=mask_e & has_cur, other=0.0).to(tl.float32)  # parked y_f
-    for i in range(start, L):
-        tf = i
-        tb = L - 1 - i
-        has_next = i + 1 < L
-        m_next = mask_e & has_next
-        uf_n = tl.load(uf_ptr + (tf + 1) * s_u_l, mask=m_next, other=0.0).to(tl.float32)
-        dtf_n = tl.load(dtf_ptr + (tf + 1) * s_dt_l, mask=m_next, other=0.0).to(tl.float32)
-        Bf_n = tl.load(Bf_ptr + (tf + 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
-        Cf_n = tl.load(Cf_ptr + (tf + 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
-        ub_n = tl.load(ub_ptr + (tb - 1) * s_u_l, mask=m_next, other=0.0).to(tl.float32)
-        dtb_n = tl.load(dtb_ptr + (tb - 1) * s_dt_l, mask=m_next, other=0.0).to(tl.float32)
-        Bb_n = tl.load(Bb_ptr + (tb - 1) * s_B_l, mask=has_next, other=0.0).to(tl.float32)
-        Cb_n = tl.load(Cb_ptr + (tb - 1) * s_C_l, mask=has_next, other=0.0).to(tl.float32)
-        zf_n = tl.load(z_base + (tf + 1) * s_z_l, mask=m_next, other=0.0).to(tl.float32)
-        zb_n = tl.load(z_base + (tb - 1) * s_z_l, mask=m_next, other=0.0).to(tl.float32)
-        pf_n = tl.load(o_base + (tf + 1) * s_o_l, mask=m_next, other=0.0).to(tl.float32)
-        pb_n = tl.load(o_base + (tb - 1) * s_o_l, mask=m_next, other=0.0).to(tl.float32)
-        if STORE_STATES:
-            tl.store(st_f + (tf // CHUNK) * N, hf, mask=mask_en & (tf % CHUNK == 0))
-            tl.store(st_b + (tb // CHUNK) * N, hb, mask=mask_en & (((tb + 1) % CHUNK == 0) | (tb == L - 1)))
-        hf, yf = _ssm_step(hf, A2f, uf, dtf, bias_f, Bf, Cf, Df)
-        hb, yb = _ssm_step(hb, A2b, ub, dtb, bias_b, Bb, Cb, Db)
-        tl.store(o_base + tf * s_o_l, ((yf + pf) * _silu_half(zf)).to(out_ty), mask=mask_e)
-        tl.store(o_base + tb * s_o_l, ((yb + pb) * _silu_half(zb)).to(out_ty), mask=mask_e)
-        uf, dtf, Bf, Cf, zf, pf = uf_n, dtf_n, Bf_n, Cf_n, zf_n, pf_n
-        ub, dtb, Bb, Cb, zb, pb = ub_n, dtb_n, Bb_n, Cb_n, zb_n, pb_n
+    t0 = d * (L - 1)  # token of step i: t0 + i * step
+    step = 1 - 2 * d
+    u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0, 0 < L, mask_e)
+    u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0 + step,
+                                      1 < L, mask_e)
+    u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0 + 2 * step,
+                                      2 < L, mask_e)
+    u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0 + 3 * step,
+                                      3 < L, mask_e)
+    h = tl.zeros((BLOCK_E, N), tl.float32)
+    for i in range(0, L, 4):
+        t = t0 + i * step
+        h = _token_step(h, A2, bias, Dv, u0, dt0, B0, C0, z0, t, i < L, d, L, y_p, s_y_l, st_p, mask_e,
+                        N, CHUNK, STORE_STATES)
+        u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                          t + 4 * step, i + 4 < L, mask_e)
+        h = _token_step(h, A2, bias, Dv, u1, dt1, B1, C1, z1, t + step, i + 1 < L, d, L, y_p, s_y_l, st_p,
+                        mask_e, N, CHUNK, STORE_STATES)
+        u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                          t + 5 * step, i + 5 < L, mask_e)
+        h = _token_step(h, A2, bias, Dv, u2, dt2, B2, C2, z2, t + 2 * step, i + 2 < L, d, L, y_p, s_y_l, st_p,
+                        mask_e, N, CHUNK, STORE_STATES)
+        u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                          t + 6 * step, i + 6 < L, mask_e)
+        h = _token_step(h, A2, bias, Dv, u3, dt3, B3, C3, z3, t + 3 * step, i + 3 < L, d, L, y_p, s_y_l, st_p,
+                        mask_e, N, CHUNK, STORE_STATES)
+        u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                          t + 7 * step, i + 7 < L, mask_e)
 
 
 @triton.jit
