@@ -4,7 +4,7 @@
     python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
 
 Prints ms per forward call of the scan stage (``bidirectional_selective_scan``) and of the whole fused
-op for block_e x num_warps, then torch-profiler tables: the fused op forward, forward + backward, and
+op for block_e x num_warps x segments, then torch-profiler tables: the fused op forward, forward + backward, and
 (with ``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that
 bounds each is named.
 """
@@ -61,6 +61,8 @@ def main():
     parser.add_argument("--length", type=int, default=4097)
     parser.add_argument("--block-e", nargs="+", type=int, default=[2, 4, 8, 16, 32])
     parser.add_argument("--num-warps", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--segments", nargs="+", type=int, default=[0],
+                        help="segments per walk to try (0: the automatic choice)")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
     parser.add_argument("--backend", default="fused")
@@ -74,15 +76,17 @@ def main():
     scan_inputs = make_scan_inputs(args.batch, args.channels, args.length, torch.bfloat16)
     with torch.no_grad():
         if not args.skip_sweep:
-            for block_e, warps in itertools.product(args.block_e, args.num_warps):
+            for block_e, warps, segs in itertools.product(args.block_e, args.num_warps, args.segments):
                 times = []
-                for fn in (lambda: bidirectional_selective_scan(**scan_inputs, block_e=block_e, num_warps=warps),
-                           lambda: bidirectional_scan_fused(*inputs, block_e=block_e, num_warps=warps)):
+                kw = dict(block_e=block_e, num_warps=warps, segments=segs or None)
+                for fn in (lambda: bidirectional_selective_scan(**scan_inputs, **kw),
+                           lambda: bidirectional_scan_fused(*inputs, **kw)):
                     try:
                         times.append(f"{tt.do_bench(fn, warmup=5, rep=40):.3f} ms")
                     except Exception as e:  # e.g. OutOfResources for the largest tiles
                         times.append(type(e).__name__)
-                print(f"block_e={block_e:3d} num_warps={warps}: scan {times[0]}, fused op {times[1]}", flush=True)
+                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'auto'}: scan {times[0]}, "
+                      f"fused op {times[1]}", flush=True)
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(5):
                 bidirectional_scan_fused(*inputs)

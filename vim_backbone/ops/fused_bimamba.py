@@ -33,6 +33,8 @@ FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 DEFAULT_BLOCK_E = 8  # channels per forward program
 DEFAULT_NUM_WARPS = 1
 DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backward
+TARGET_PROGRAMS_PER_SM = 24  # forward programs (one warp each by default) in flight per multiprocessor
+MIN_SEGMENT_LEN = 256  # tokens: shorter segments spend more on the segment-state pass than they save
 BWD_BLOCK_E = 4  # backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
@@ -115,28 +117,57 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
+@lru_cache(maxsize=None)
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def default_segments(device: torch.device, programs: int, length: int) -> int:
+    """Segments per walk so that about TARGET_PROGRAMS_PER_SM programs per multiprocessor run at once.
+
+    Each segment beyond the first costs a second pass over its tokens, so walks are only cut when the
+    (channel block, batch row, direction) programs leave the GPU short of work, and never below
+    MIN_SEGMENT_LEN tokens. 1 off CUDA.
+    """
+    if torch.device(device).type != "cuda":
+        return 1
+    want = _cdiv(TARGET_PROGRAMS_PER_SM * _sm_count(torch.device(device)), programs)
+    return max(1, min(want, length // MIN_SEGMENT_LEN))
+
+
 class _BidirectionalScan(torch.autograd.Function):
     """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L)."""
 
     @staticmethod
-    def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int):
+    def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
+                segments: Optional[int]):
         k = load_fused_kernels()
         _, batch, channels, length = u.shape
         state = A.shape[-1]
         n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
+        if segments is None:
+            segments = default_segments(u.device, _cdiv(channels, block_e) * batch * 2, length)
+        segments = max(1, min(segments, length))
+        seg_len = _cdiv(length, segments)
+        segments = _cdiv(length, seg_len)  # no empty segment
         # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
         # the caller's out_proj reads without a copy
         y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
         states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
                   if store_states else y)  # dummy pointer when not stored
-        grid = (_cdiv(channels, block_e), batch, 2)
-        k._scan_fwd_kernel[grid](
-            u, dt, Bm, Cm, z, A, D, dt_bias, y, states,
-            channels, length, n_chunks,
-            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride(),
-            N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, num_warps=num_warps,
-        )
+        seg_h = seg_dt = y  # dummy pointers for one segment
+        if segments > 1:
+            seg_h = torch.empty(2, batch, channels, segments, state, device=u.device, dtype=torch.float32)
+            seg_dt = torch.empty(2, batch, channels, segments, device=u.device, dtype=torch.float32)
+        grid = (_cdiv(channels, block_e), batch, 2 * segments)
+        args = (u, dt, Bm, Cm, z, A, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
+                *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
+        if segments > 1:  # pass 1: each segment's end state from zero and its total step
+            k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False,
+                                     SEGMENTS=segments, WRITE_Y=False, num_warps=num_warps)
+        k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
+                                 SEGMENTS=segments, WRITE_Y=True, num_warps=num_warps)
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
@@ -169,7 +200,7 @@ class _BidirectionalScan(torch.autograd.Function):
             N=state, BLOCK_E=block_e, CHUNK=chunk, num_warps=8,
         )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None)
+                dbias.to(dt_bias.dtype), None, None, None, None)
 
 
 # ------------------------------------------------------------------------------------------ public API
@@ -214,6 +245,7 @@ def bidirectional_scan_fused(
     block_e: Optional[int] = None,
     chunk: Optional[int] = None,
     num_warps: Optional[int] = None,
+    segments: Optional[int] = None,
 ) -> torch.Tensor:
     """Both Vim scan directions, gated and averaged: ``(y_f + y_b) * silu(z) / 2``, (B, E, L).
 
@@ -231,6 +263,8 @@ def bidirectional_scan_fused(
         chunk (int, optional): tokens between saved states (training), a power of two; also the backward's
             tile length. Defaults to ``DEFAULT_CHUNK``.
         num_warps (int, optional): warps per forward program. Defaults to ``DEFAULT_NUM_WARPS``.
+        segments (int, optional): pieces each direction's walk is cut into (parallel programs, plus a
+            pass for the segment states). Defaults to :func:`default_segments` (1 off CUDA).
     """
     _check(x, z, x_proj_w_f, dt_rank, d_state)
     block_e = block_e or DEFAULT_BLOCK_E
@@ -256,13 +290,13 @@ def bidirectional_scan_fused(
     A = _pair(A_f, A_b, torch.float32).contiguous()
     D = _pair(D_f, D_b, torch.float32).contiguous()
     dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()
-    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps)
+    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
                                  Cm: torch.Tensor, D: torch.Tensor, z: torch.Tensor, dt_bias: torch.Tensor,
                                  block_e: Optional[int] = None, chunk: Optional[int] = None,
-                                 num_warps: Optional[int] = None) -> torch.Tensor:
+                                 num_warps: Optional[int] = None, segments: Optional[int] = None) -> torch.Tensor:
     """The scan stage of the fused op alone: ``(y_0 + y_1) * silu(z) / 2``, (B, E, L).
 
     Direction 0 scans t = 0 .. L - 1, direction 1 t = L - 1 .. 0, both over the original order.
@@ -275,7 +309,7 @@ def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Ten
     """
     return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A.float().contiguous(), D.float().contiguous(),
                                     dt_bias.float().contiguous(), block_e or DEFAULT_BLOCK_E,
-                                    chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS)
+                                    chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments)
 
 
 def _direction_ref(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A, D, dt_rank, d_state):
@@ -311,10 +345,11 @@ def bidirectional_scan_ref(
     block_e: Optional[int] = None,
     chunk: Optional[int] = None,
     num_warps: Optional[int] = None,
+    segments: Optional[int] = None,
 ) -> torch.Tensor:
     """Pure-PyTorch twin of :func:`bidirectional_scan_fused` (flip copies, two reference scans).
 
-    ``block_e``, ``chunk`` and ``num_warps`` are accepted for signature parity and ignored.
+    ``block_e``, ``chunk``, ``num_warps`` and ``segments`` are accepted for signature parity and ignored.
     """
     o_f = _direction_ref(x, z, conv_w_f, conv_b_f, x_proj_w_f, dt_proj_w_f, dt_proj_b_f, A_f, D_f, dt_rank, d_state)
     o_b = _direction_ref(x.flip(-1), z.flip(-1), conv_w_b, conv_b_b, x_proj_w_b, dt_proj_w_b, dt_proj_b_b, A_b, D_b,

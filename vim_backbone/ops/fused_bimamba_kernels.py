@@ -90,21 +90,32 @@ def _silu_half(z):
 
 
 @triton.jit
-def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, valid, mask_e):
-    """Operands of token ``t`` for BLOCK_E channels (fp32); zeros where ``valid`` is False."""
+def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, valid, mask_e,
+                WRITE_Y: tl.constexpr):
+    """Operands of token ``t`` for BLOCK_E channels (fp32); zeros where ``valid`` is False.
+
+    Without WRITE_Y (the segment-state pass) C and z are not needed: ``B`` and ``u`` stand in for them.
+    """
     m = mask_e & valid
     u = tl.load(u_ptr + t * s_u_l, mask=m, other=0.0).to(tl.float32)
     dt = tl.load(dt_ptr + t * s_dt_l, mask=m, other=0.0).to(tl.float32)
     Bt = tl.load(B_ptr + t * s_B_l, mask=valid, other=0.0).to(tl.float32)
-    Ct = tl.load(C_ptr + t * s_C_l, mask=valid, other=0.0).to(tl.float32)
-    z = tl.load(z_ptr + t * s_z_l, mask=m, other=0.0).to(tl.float32)
+    if WRITE_Y:
+        Ct = tl.load(C_ptr + t * s_C_l, mask=valid, other=0.0).to(tl.float32)
+        z = tl.load(z_ptr + t * s_z_l, mask=m, other=0.0).to(tl.float32)
+    else:
+        Ct = Bt
+        z = u
     return u, dt, Bt, Ct, z
 
 
 @triton.jit
-def _token_step(h, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
-                N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr):
-    """Advance the state (BLOCK_E, N) over token ``t`` and store ``y * silu(z) / 2``; no-op unless ``valid``."""
+def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
+                N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr, WRITE_Y: tl.constexpr):
+    """Advance the state (BLOCK_E, N) over token ``t``; with WRITE_Y store ``y * silu(z) / 2``.
+
+    A no-op unless ``valid``. Also returns ``dt_sum`` + this token's dt (the segment's total step).
+    """
     if STORE_STATES:
         # the state entering each chunk in scan order: forward before t = c CHUNK, backward before
         # t = min(L, (c + 1) CHUNK) - 1
@@ -112,15 +123,16 @@ def _token_step(h, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_
         tl.store(st_ptr + (t // CHUNK) * N, h, mask=mask_e[:, None] & (valid & entry))
     dt = tl.where(valid, _softplus(dt_raw + bias), 0.0)  # invalid: decay 1, input 0
     h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
-    y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
-    tl.store(y_ptr + t * s_y_l, (y * _silu_half(z)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
-    return h
+    if WRITE_Y:
+        y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
+        tl.store(y_ptr + t * s_y_l, (y * _silu_half(z)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
+    return h, dt_sum + dt
 
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr,
-    E, L, n_chunks,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
+    E, L, n_chunks, seg_len,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
     s_B_d, s_B_b, s_B_n, s_B_l,
@@ -128,20 +140,27 @@ def _scan_fwd_kernel(
     s_z_b, s_z_e, s_z_l,
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
+    SEGMENTS: tl.constexpr, WRITE_Y: tl.constexpr,
 ):
-    """One program: BLOCK_E channels of one batch row and one direction, token by token.
+    """One program: BLOCK_E channels of one batch row, one direction, one segment of the walk.
 
-    Direction 0 walks t = 0 .. L - 1, direction 1 t = L - 1 .. 0; the state (BLOCK_E, N) stays in
-    registers for the whole walk, so each exp is taken once, and ``y_d * silu(z) / 2`` goes to
-    ``y[d]`` (2, B, E, L), which the caller sums over d. Steps run four per loop iteration with four
-    operand sets: the loads of step ``i + 4`` are issued right after step ``i`` consumed its set, so a
-    load has three steps of work to arrive and no register copy waits on it at the loop's end.
+    Direction 0 walks t = 0 .. L - 1, direction 1 t = L - 1 .. 0. The walk (L steps) is cut into
+    SEGMENTS runs of ``seg_len`` steps so that short batches still fill the GPU. With SEGMENTS > 1 the
+    kernel runs twice: first without WRITE_Y, each segment from a zero state, writing its end state
+    (``seg_h``, (2, B, E, SEGMENTS, N) fp32) and its total step (``seg_dt``, (2, B, E, SEGMENTS)); then
+    with WRITE_Y, where segment s starts from ``h_s = exp(A sum dt_{s-1}) h_{s-1} + seg_h_{s-1}`` over the
+    segments before it (decays compose: exp(A a) exp(A b) = exp(A (a + b))). The state (BLOCK_E, N)
+    stays in registers along the walk, so the exps are taken once per pass, and ``y_d * silu(z) / 2``
+    goes to ``y[d]`` (2, B, E, L), which the caller sums over d. Steps run four per loop iteration with
+    four operand sets: the loads of step ``i + 4`` are issued right after step ``i`` consumed its set,
+    so a load has three steps of work to arrive and no register copy waits on it at the loop's end.
     With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is written to
     ``states`` (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
-    d = tl.program_id(2)
+    d = tl.program_id(2) // SEGMENTS
+    seg = tl.program_id(2) % SEGMENTS
     n_batch = tl.num_programs(1)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_n = tl.arange(0, N)
@@ -158,35 +177,52 @@ def _scan_fwd_kernel(
     z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    seg_row = (d * n_batch + pid_b) * E + offs_e  # (BLOCK_E,) rows of seg_dt; seg_h adds the N axis
+    seg_h_p = seg_h_ptr + seg_row[:, None] * (SEGMENTS * N) + offs_n[None, :]
+    seg_dt_p = seg_dt_ptr + seg_row * SEGMENTS
 
+    h = tl.zeros((BLOCK_E, N), tl.float32)
+    if WRITE_Y:
+        if SEGMENTS > 1:
+            for j in range(0, seg):  # the state entering this segment, from the earlier segments' summaries
+                h = tl.exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[:, None]) * h + \
+                    tl.load(seg_h_p + j * N, mask=mask_e[:, None], other=0.0)
+    dt_sum = tl.zeros((BLOCK_E,), tl.float32)
+
+    i_begin = seg * seg_len
+    i_end = tl.minimum(L, i_begin + seg_len)
     t0 = d * (L - 1)  # token of step i: t0 + i * step
     step = 1 - 2 * d
-    u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0, 0 < L, mask_e)
-    u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0 + step,
-                                      1 < L, mask_e)
-    u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0 + 2 * step,
-                                      2 < L, mask_e)
-    u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t0 + 3 * step,
-                                      3 < L, mask_e)
-    h = tl.zeros((BLOCK_E, N), tl.float32)
-    for i in range(0, L, 4):
+    ta = t0 + i_begin * step
+    u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta,
+                                      i_begin < i_end, mask_e, WRITE_Y)
+    u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta + step,
+                                      i_begin + 1 < i_end, mask_e, WRITE_Y)
+    u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta + 2 * step,
+                                      i_begin + 2 < i_end, mask_e, WRITE_Y)
+    u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta + 3 * step,
+                                      i_begin + 3 < i_end, mask_e, WRITE_Y)
+    for i in range(i_begin, i_end, 4):
         t = t0 + i * step
-        h = _token_step(h, A2, bias, Dv, u0, dt0, B0, C0, z0, t, i < L, d, L, y_p, s_y_l, st_p, mask_e,
-                        N, CHUNK, STORE_STATES)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, z0, t, i < i_end, d, L, y_p, s_y_l, st_p,
+                                mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
         u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 4 * step, i + 4 < L, mask_e)
-        h = _token_step(h, A2, bias, Dv, u1, dt1, B1, C1, z1, t + step, i + 1 < L, d, L, y_p, s_y_l, st_p,
-                        mask_e, N, CHUNK, STORE_STATES)
+                                          t + 4 * step, i + 4 < i_end, mask_e, WRITE_Y)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, z1, t + step, i + 1 < i_end, d, L, y_p,
+                                s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
         u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 5 * step, i + 5 < L, mask_e)
-        h = _token_step(h, A2, bias, Dv, u2, dt2, B2, C2, z2, t + 2 * step, i + 2 < L, d, L, y_p, s_y_l, st_p,
-                        mask_e, N, CHUNK, STORE_STATES)
+                                          t + 5 * step, i + 5 < i_end, mask_e, WRITE_Y)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, z2, t + 2 * step, i + 2 < i_end, d, L,
+                                y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
         u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 6 * step, i + 6 < L, mask_e)
-        h = _token_step(h, A2, bias, Dv, u3, dt3, B3, C3, z3, t + 3 * step, i + 3 < L, d, L, y_p, s_y_l, st_p,
-                        mask_e, N, CHUNK, STORE_STATES)
+                                          t + 6 * step, i + 6 < i_end, mask_e, WRITE_Y)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, z3, t + 3 * step, i + 3 < i_end, d, L,
+                                y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
         u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 7 * step, i + 7 < L, mask_e)
+                                          t + 7 * step, i + 7 < i_end, mask_e, WRITE_Y)
+    if not WRITE_Y:
+        tl.store(seg_h_p + seg * N, h, mask=mask_e[:, None])
+        tl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
 
 
 @triton.jit
