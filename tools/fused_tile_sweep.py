@@ -62,7 +62,7 @@ def main():
     parser.add_argument("--block-e", nargs="+", type=int, default=[2, 4, 8, 16, 32])
     parser.add_argument("--num-warps", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--segments", nargs="+", type=int, default=[0],
-                        help="segments per walk to try (0: the automatic choice)")
+                        help="segments per walk to try (0: the default)")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
     parser.add_argument("--backend", default="fused")
@@ -85,7 +85,7 @@ def main():
                         times.append(f"{tt.do_bench(fn, warmup=5, rep=40):.3f} ms")
                     except Exception as e:  # e.g. OutOfResources for the largest tiles
                         times.append(type(e).__name__)
-                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'auto'}: scan {times[0]}, "
+                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'}: scan {times[0]}, "
                       f"fused op {times[1]}", flush=True)
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(5):

@@ -138,15 +138,6 @@ def test_fused_segmented_walk(l, segments):
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
 
-def test_default_segments():
-    from vim_backbone.ops.fused_bimamba import MIN_SEGMENT_LEN, default_segments
-    assert default_segments(torch.device("cpu"), 10, 10 ** 6) == 1
-    if torch.cuda.is_available():
-        assert default_segments(torch.device("cuda"), 10, MIN_SEGMENT_LEN - 1) == 1
-        assert default_segments(torch.device("cuda"), 10 ** 6, 10 ** 6) == 1
-        assert default_segments(torch.device("cuda"), 1, 10 ** 6) > 1
-
-
 @pytest.mark.parametrize("num_warps", [1, 2])
 def test_fused_other_warp_counts(num_warps):
     _check_parity(torch.float32, b=1, e=16, l=11, n=8, r=2, chunk=4, block_e=16, num_warps=num_warps)

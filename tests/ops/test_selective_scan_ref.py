@@ -118,6 +118,24 @@ def test_automatic_fallback_on_cuda_warns_once(monkeypatch):
         assert resolve_backend(None, cuda) == "reference"  # announced once, not on every call
 
 
+@pytest.mark.parametrize("have_mamba", [True, False])
+def test_automatic_choice_on_cuda(monkeypatch, have_mamba):
+    import vim_backbone.ops as ops
+    import vim_backbone.ops.fused_bimamba as fb
+    monkeypatch.delenv("VIM_SCAN_BACKEND", raising=False)
+    monkeypatch.setattr(ops, "_available", lambda name: name == "fused" or (have_mamba and name == "mamba_ssm"))
+    monkeypatch.setattr(fb, "fused_available", lambda device: True)
+    cuda = torch.device("cuda")
+    stock = "mamba_ssm" if have_mamba else "fused"
+    assert resolve_backend(None, cuda, grad=False, batch=16) == "fused"
+    assert resolve_backend(None, cuda, grad=False, batch=8) == stock  # small batches: fused programs too few
+    assert resolve_backend(None, cuda, grad=False) == stock
+    assert resolve_backend(None, cuda, grad=True, batch=64) == stock
+    with torch.no_grad():
+        assert resolve_backend(None, cuda, batch=32) == "fused"
+    assert resolve_backend(None, torch.device("cpu"), grad=False) == "reference"
+
+
 def test_mamba_ssm_backend_without_causal_conv1d_warns_and_uses_reference_conv(monkeypatch):
     import sys
     import types

@@ -6,15 +6,18 @@ mixer's ``x, z`` (B, E, L) after ``in_proj`` and the per-direction parameters, b
 ``BiMambaMixer._direction`` computes it. The fused path never flips: the backward direction is an
 anti-causal conv and a scan from ``t = L - 1`` down to 0 over the original order.
 
-Work split (forward):
+Work split (forward), every activation channels-last ((..., L, E) in memory) so that the GEMMs read
+and write rows and the scan's per-token loads are contiguous over channels:
   1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
   2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C) and ``dt_proj`` -> dt (2, B, E, L);
-  3. one Triton launch: softplus(dt + bias), both scans, D skip and the gate ``silu(z) / 2``; a program
-     owns BLOCK_E channels of one (batch row, direction) and walks L in chunks, so B/C are read once per
-     chunk for BLOCK_E channels and the state (BLOCK_E, N) stays in registers.
-Backward: one Triton launch of the scan gradients (states recomputed per chunk from the chunk-entry
-states saved by the forward, (2, B, E, L / CHUNK, N) fp32), the conv gradient recomputed in PyTorch, and
-the GEMM gradients by autograd.
+  3. one Triton launch: softplus(dt + bias), the scan, D skip and the gate ``silu(z) / 2``; a program
+     owns BLOCK_E channels of one (batch row, direction) and walks its L tokens one by one with the
+     state (BLOCK_E, N) in registers (one exp per state element and token, four tokens in flight), so
+     the direction's outputs land in ``y`` (2, B, E, L); their sum is the result, already in the
+     (B, L, E) rows ``out_proj`` reads.
+Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
+chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32), the conv gradient recomputed in
+PyTorch, and the GEMM gradients by autograd.
 """
 import os
 from functools import lru_cache
@@ -33,8 +36,11 @@ FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 DEFAULT_BLOCK_E = 8  # channels per forward program
 DEFAULT_NUM_WARPS = 1
 DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backward
-TARGET_PROGRAMS_PER_SM = 24  # forward programs (one warp each by default) in flight per multiprocessor
-MIN_SEGMENT_LEN = 256  # tokens: shorter segments spend more on the segment-state pass than they save
+# Cutting each direction's walk into segments adds parallel programs but costs a second pass over the
+# tokens of every segment but the last. On an H100 at L = 4097, E = 384 (docs/RESULTS.md) 2 to 8
+# segments were 1.5-1.7x slower than one at batch 16 and from 1% faster to 14% slower at batch 8: the
+# default is one.
+DEFAULT_SEGMENTS = 1
 BWD_BLOCK_E = 4  # backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
@@ -117,24 +123,6 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
-@lru_cache(maxsize=None)
-def _sm_count(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).multi_processor_count
-
-
-def default_segments(device: torch.device, programs: int, length: int) -> int:
-    """Segments per walk so that about TARGET_PROGRAMS_PER_SM programs per multiprocessor run at once.
-
-    Each segment beyond the first costs a second pass over its tokens, so walks are only cut when the
-    (channel block, batch row, direction) programs leave the GPU short of work, and never below
-    MIN_SEGMENT_LEN tokens. 1 off CUDA.
-    """
-    if torch.device(device).type != "cuda":
-        return 1
-    want = _cdiv(TARGET_PROGRAMS_PER_SM * _sm_count(torch.device(device)), programs)
-    return max(1, min(want, length // MIN_SEGMENT_LEN))
-
-
 class _BidirectionalScan(torch.autograd.Function):
     """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L)."""
 
@@ -146,9 +134,7 @@ class _BidirectionalScan(torch.autograd.Function):
         state = A.shape[-1]
         n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
-        if segments is None:
-            segments = default_segments(u.device, _cdiv(channels, block_e) * batch * 2, length)
-        segments = max(1, min(segments, length))
+        segments = max(1, min(segments or DEFAULT_SEGMENTS, length))
         seg_len = _cdiv(length, segments)
         segments = _cdiv(length, seg_len)  # no empty segment
         # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
@@ -264,7 +250,7 @@ def bidirectional_scan_fused(
             tile length. Defaults to ``DEFAULT_CHUNK``.
         num_warps (int, optional): warps per forward program. Defaults to ``DEFAULT_NUM_WARPS``.
         segments (int, optional): pieces each direction's walk is cut into (parallel programs, plus a
-            pass for the segment states). Defaults to :func:`default_segments` (1 off CUDA).
+            pass for the segment states). Defaults to ``DEFAULT_SEGMENTS`` (1).
     """
     _check(x, z, x_proj_w_f, dt_rank, d_state)
     block_e = block_e or DEFAULT_BLOCK_E

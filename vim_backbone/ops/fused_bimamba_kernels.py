@@ -1,15 +1,16 @@
 """Triton kernels of the fused bidirectional scan (see :mod:`vim_backbone.ops.fused_bimamba`).
 
-Layouts (all channels-first, L contiguous where we allocate):
-  x, z          (B, E, L)       the mixer input after in_proj
+Layouts (logical shapes; any strides, the fused op allocates its activations channels-last):
+  x, z          (B, E, L)       the mixer input after in_proj (views of its (B, L, 2E) output)
   u, dt         (2, B, E, L)    per direction (0 = forward, 1 = backward) conv+silu output / raw dt
-  Bm, Cm        (2, B, N, L)    strided views into the x_proj output (2, B, R + 2N, L)
+  Bm, Cm        (2, B, N, L)    strided views into the x_proj output (2, B, L, R + 2N)
   A             (2, E, N) fp32  A = -exp(A_log);  D, dt_bias (2, E) fp32
 
 The backward direction is the forward recipe applied to the flipped sequence, expressed in the original
-order: an anti-causal conv with the taps reversed, and a scan that runs from t = L - 1 down to 0. Inside a
-program the time index of scan step ``s`` of a chunk is ``s`` (forward) or ``CHUNK - 1 - s`` (backward),
-so one ``tl.associative_scan`` along the chunk serves both directions without flip copies.
+order: an anti-causal conv with the taps reversed, and a scan that runs from t = L - 1 down to 0. The
+forward kernel walks the tokens one at a time; the backward kernel works on chunks of CHUNK tokens with
+``tl.associative_scan``, in which scan step ``s`` of a chunk is time ``s`` (forward) or ``CHUNK - 1 - s``
+(backward).
 """
 import triton
 import triton.language as tl
