@@ -8,13 +8,17 @@ and dynamic loss scaling) and lr schedule, one ``model.train_step`` per step. As
 loss of every step is finite, the GradScaler skips fewer than 10% of the steps, and the loss goes down.
 The scan backend is the automatic choice (``mamba_ssm`` when installed), as in a user's training.
 
-Skipped without CUDA, and the det cases without mmcv's CUDA ops (RoIAlign, nms). Not yet run on a GPU:
-about 1.5 min on one H100 is an estimate from the toy runs in docs/RESULTS.md (bf16: 0.05 s/iter seg,
-0.12 s/iter det, data loading included); ``toy_train_steps`` itself was checked on CPU in fp32.
+Each case trains in a child process (``python -X faulthandler``), so a crash fails that case with the
+child's stderr (the Python stack of the faulting thread) instead of ending the test session: on an
+H200 (2026-11-27) the det/bfloat16 case died with a segmentation fault, cause not found yet.
+Skipped without CUDA, and the det cases without mmcv's CUDA ops (RoIAlign, nms).
 """
 import copy
+import json
 import math
 import os.path as osp
+import subprocess
+import sys
 import time
 from typing import Callable, Dict, Optional
 
@@ -104,6 +108,21 @@ def toy_train_steps(task: str, data_root: str, steps: int, device: torch.device,
     return dict(losses=losses, skipped=skipped, seconds=time.perf_counter() - t0)
 
 
+def run_isolated(task: str, data_root: str, steps: int, amp_dtype: Optional[str], timeout: float = 1200) -> dict:
+    """:func:`toy_train_steps` on CUDA in a child interpreter; fails the test with its stderr if it dies."""
+    code = (f"import json, sys, torch; sys.path.insert(0, {ROOT!r}); torch.manual_seed(0); "
+            "from tests.gpu.test_amp_toy_configs import toy_train_steps; "
+            f"r = toy_train_steps({task!r}, {data_root!r}, {steps}, torch.device('cuda'), {amp_dtype!r}); "
+            "print('RESULT ' + json.dumps(r))")
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    results = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not results:
+        pytest.fail(f"{task} {amp_dtype}: the training child exited with {proc.returncode}; stderr tail:\n"
+                    f"{proc.stderr[-6000:]}")
+    return json.loads(results[-1][len("RESULT "):])
+
+
 @pytest.fixture(scope="module")
 def toy_data(tmp_path_factory) -> Callable[[str], str]:
     """``toy_data(task)``: the task's generated data root, written once per module."""
@@ -125,8 +144,7 @@ def test_amp_toy_training(task, amp_dtype, toy_data):
         pytest.skip("mmcv without CUDA ops (RoIAlign, nms): bash tools/install_cuda_ops.sh")
     from vim_backbone.ops import resolve_backend
     device = torch.device("cuda")
-    torch.manual_seed(0)
-    run = toy_train_steps(task, toy_data(task), STEPS, device, amp_dtype)
+    run = run_isolated(task, toy_data(task), STEPS, amp_dtype)
     losses = run["losses"]
     where = f"{task} {amp_dtype} (scan backend {resolve_backend(None, device)})"
     print(f"{where}: {len(losses)} steps in {run['seconds']:.1f} s, {run['skipped']} skipped, "
