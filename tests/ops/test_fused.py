@@ -138,6 +138,28 @@ def test_fused_segmented_walk(l, segments):
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
 
+@pytest.mark.parametrize("l, chunk", [(1, 4), (5, 8), (37, 8), (40, 16)])
+def test_fused_walk_backward(monkeypatch, l, chunk):
+    # the token-walk backward (VIM_FUSED_BACKWARD=walk) gives the same gradients; partial last chunk,
+    # a channel block that is not full (E = 12, block_e = 8)
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", "walk")
+    _check_parity(torch.float32, b=2, e=12, l=l, n=4, r=2, chunk=chunk, block_e=8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fused_walk_backward_half(monkeypatch, dtype):
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", "walk")
+    _check_parity(dtype, b=2, e=8, l=21, n=4, r=2, chunk=8, block_e=8)
+
+
+def test_fused_backward_kind_is_checked(monkeypatch):
+    from vim_backbone.ops.fused_bimamba import backward_kind
+    assert backward_kind() == "chunk"
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", "fast")
+    with pytest.raises(ValueError, match="VIM_FUSED_BACKWARD"):
+        backward_kind()
+
+
 @pytest.mark.parametrize("num_warps", [1, 2])
 def test_fused_other_warp_counts(num_warps):
     _check_parity(torch.float32, b=1, e=16, l=11, n=8, r=2, chunk=4, block_e=16, num_warps=num_warps)
@@ -215,9 +237,11 @@ def test_fused_available():
 
 @pytest.mark.gpu
 @cuda_only
+@pytest.mark.parametrize("backward", ["chunk", "walk"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("l", [197, 730, 1025, 4097])
-def test_fused_matches_reference_gpu(dtype, l):
+def test_fused_matches_reference_gpu(dtype, l, backward, monkeypatch):
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", backward)
     # Vim-Ti inner width (E = 384, R = 12, N = 16); L = tokens of 224/stride 16, stride 8, 512 and 1024 px
     _check_parity(dtype, b=2, e=384, l=l, n=16, r=12)
 

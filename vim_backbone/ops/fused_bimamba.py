@@ -157,36 +157,63 @@ class _BidirectionalScan(torch.autograd.Function):
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
-        ctx.chunk = chunk
+        ctx.chunk, ctx.block_e, ctx.num_warps = chunk, block_e, num_warps
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         k = load_fused_kernels()
         u, dt, Bm, Cm, z, A, D, dt_bias, states = ctx.saved_tensors
-        block_e, chunk = BWD_BLOCK_E, ctx.chunk
+        chunk = ctx.chunk
         _, batch, channels, length = u.shape
         state = A.shape[-1]
         n_chunks = states.shape[3]
         f32 = dict(device=u.device, dtype=torch.float32)
-        du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
-        ddt = torch.empty(2, batch, channels, length, device=u.device, dtype=dt.dtype)
         dB = torch.zeros(2, batch, state, length, **f32)
         dC = torch.zeros(2, batch, state, length, **f32)
-        dz = torch.zeros(batch, channels, length, **f32)
         dA = torch.zeros(2, channels, state, **f32)
         dD = torch.zeros(2, channels, **f32)
         dbias = torch.zeros(2, channels, **f32)
-        grid = (_cdiv(channels, block_e), batch, 2)
-        k._scan_bwd_kernel[grid](
-            u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
-            du, ddt, dB, dC, dz, dA, dD, dbias,
-            channels, length, n_chunks,
-            *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride(),
-            N=state, BLOCK_E=block_e, CHUNK=chunk, num_warps=8,
-        )
+        strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
+        if backward_kind() == "walk":
+            block_e = ctx.block_e
+            # channels-last like u; dz per direction, summed below (no atomics on the big tensors)
+            du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
+                            for t in (u.dtype, dt.dtype, torch.float32))
+            grid = (_cdiv(channels, block_e), batch, 2)
+            scratch = torch.empty(grid[0] * batch * 2 * chunk * block_e * state, **f32)
+            k._scan_bwd_walk_kernel[grid](
+                u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
+                channels, length, n_chunks, *strides, *du.stride(),
+                N=state, BLOCK_E=block_e, CHUNK=chunk, num_warps=ctx.num_warps,
+            )
+            dz = dz2[0] + dz2[1]
+        else:
+            du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
+            ddt = torch.empty(2, batch, channels, length, device=u.device, dtype=dt.dtype)
+            dz = torch.zeros(batch, channels, length, **f32)
+            grid = (_cdiv(channels, BWD_BLOCK_E), batch, 2)
+            k._scan_bwd_kernel[grid](
+                u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
+                du, ddt, dB, dC, dz, dA, dD, dbias,
+                channels, length, n_chunks, *strides,
+                N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, num_warps=8,
+            )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
                 dbias.to(dt_bias.dtype), None, None, None, None)
+
+
+def backward_kind() -> str:
+    """Which backward kernel the fused op runs: ``VIM_FUSED_BACKWARD`` = ``chunk`` (default) or ``walk``.
+
+    ``chunk``: associative scans over (BWD_BLOCK_E, CHUNK, N) tiles, measured (docs/RESULTS.md).
+    ``walk``: the forward's token walk run backwards, chunk by chunk from the saved states (not yet
+    timed on a GPU; parity-tested like the other).
+    """
+    kind = os.environ.get("VIM_FUSED_BACKWARD", "chunk")
+    if kind not in ("chunk", "walk"):
+        raise ValueError(f"VIM_FUSED_BACKWARD must be 'chunk' or 'walk', got {kind!r}")
+    return kind
 
 
 # ------------------------------------------------------------------------------------------ public API

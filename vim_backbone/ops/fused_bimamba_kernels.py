@@ -361,3 +361,109 @@ def _add_rmsnorm_fwd_kernel(
     w = tl.load(w_ptr + cols, mask=cols < D, other=0.0).to(tl.float32)
     tl.store(out_ptr + offs, (r * rstd[:, None] * w[None, :]).to(out_ptr.dtype.element_ty), mask=mask)
     tl.store(rstd_ptr + rows, rstd, mask=mask_m)
+
+
+@triton.jit
+def _scan_bwd_walk_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, states_ptr, g_ptr,
+    du_ptr, ddt_ptr, dB_ptr, dC_ptr, dz_ptr, dA_ptr, dD_ptr, dbias_ptr, scratch_ptr,
+    E, L, n_chunks,
+    s_u_d, s_u_b, s_u_e, s_u_l,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_B_d, s_B_b, s_B_n, s_B_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_e, s_z_l,
+    s_g_b, s_g_e, s_g_l,
+    s_o_d, s_o_b, s_o_e, s_o_l,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+):
+    """Gradients of the token walk; one program per (channel block, batch row, direction), as the forward.
+
+    Chunks of CHUNK tokens are visited in reverse scan order. Per chunk the states are recomputed by
+    walking forward from the saved chunk-entry state into ``scratch`` (this program's CHUNK slots of
+    (BLOCK_E, N) fp32), then the chunk is walked backward carrying ``dh`` = dL/dh_t:
+    ``dh_t = C_t dy_t + a_{t+1} dh_{t+1}``; ``a_t h_{t-1}`` is ``h_t - dt_t u_t B_t``, never a division.
+    du, ddt (raw dt, before bias and softplus) and the per-direction dz are written with the layout of
+    ``du`` (``s_o_*``); dB, dC (2, B, N, L) and dA, dD, dbias are fp32 sums over channel blocks (atomics).
+    """
+    pid_e = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = tl.program_id(2)
+    n_batch = tl.num_programs(1)
+    n_eblocks = tl.num_programs(0)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_n = tl.arange(0, N)
+    mask_e = offs_e < E
+    mask_en = mask_e[:, None]
+
+    A_nat = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_en, other=0.0)
+    A2 = A_nat * LOG2E
+    Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+
+    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e * s_u_e
+    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e * s_dt_e
+    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
+    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
+    z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
+    g_p = g_ptr + pid_b * s_g_b + offs_e * s_g_e
+    o_off = d * s_o_d + pid_b * s_o_b + offs_e * s_o_e  # du, ddt, dz share this layout
+    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    prog = (d * n_batch + pid_b) * n_eblocks + pid_e
+    scr = scratch_ptr + prog * (CHUNK * BLOCK_E * N) + tl.arange(0, BLOCK_E)[:, None] * N + offs_n[None, :]
+    dBC = ((d * n_batch + pid_b) * N + offs_n) * L  # dB, dC: (2, B, N, L) contiguous
+    step = 1 - 2 * d
+
+    dh = tl.zeros((BLOCK_E, N), tl.float32)
+    dA_acc = tl.zeros((BLOCK_E, N), tl.float32)
+    dD_acc = tl.zeros((BLOCK_E,), tl.float32)
+    dbias_acc = tl.zeros((BLOCK_E,), tl.float32)
+    for c in range(n_chunks):
+        tc = (n_chunks - 1 - c) + d * (2 * c - n_chunks + 1)  # token chunk: last (forward) / first (backward)
+        t_lo = tc * CHUNK
+        t_hi = tl.minimum(L, t_lo + CHUNK) - 1
+        n_tok = t_hi - t_lo + 1
+        ts = t_lo + d * (t_hi - t_lo)  # first token of the chunk in scan order
+        # recompute the chunk's states h_t into the scratch slots, in scan order
+        h = tl.load(st_p + tc * N, mask=mask_en, other=0.0)
+        for k in range(0, n_tok):
+            t = ts + k * step
+            u = tl.load(u_p + t * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
+            dt = _softplus(tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias)
+            Bt = tl.load(B_p + t * s_B_l).to(tl.float32)
+            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
+            tl.store(scr + k * (BLOCK_E * N), h)
+        tl.debug_barrier()
+        for j in range(0, n_tok):
+            k = n_tok - 1 - j
+            t = ts + k * step
+            u = tl.load(u_p + t * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
+            dt_raw = tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias
+            dt = _softplus(dt_raw)
+            Bt = tl.load(B_p + t * s_B_l).to(tl.float32)
+            Ct = tl.load(C_p + t * s_C_l).to(tl.float32)
+            zz = tl.load(z_p + t * s_z_l, mask=mask_e, other=0.0).to(tl.float32)
+            g = tl.load(g_p + t * s_g_l, mask=mask_e, other=0.0).to(tl.float32)
+            h = tl.load(scr + k * (BLOCK_E * N))
+            inp = (dt * u)[:, None] * Bt[None, :]
+            y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
+            sig_z = _sigmoid(zz)
+            dy = g * zz * sig_z * 0.5
+            # d silu(z) / dz = sig (1 + z (1 - sig)); the other direction writes its own share
+            tl.store(dz_ptr + o_off + t * s_o_l, g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z)), mask=mask_e)
+            dh += Ct[None, :] * dy[:, None]  # now dL/dh_t
+            d_log_decay = dh * (h - inp)  # dL/d(dt A) = dh_t a_t h_{t-1}
+            dA_acc += d_log_decay * dt[:, None]
+            dh_B = tl.sum(dh * Bt[None, :], axis=1)
+            ddt_raw = (tl.sum(d_log_decay * A_nat, axis=1) + u * dh_B) * _sigmoid(dt_raw)
+            dD_acc += dy * u
+            dbias_acc += tl.where(mask_e, ddt_raw, 0.0)
+            tl.store(du_ptr + o_off + t * s_o_l, (dt * dh_B + Dv * dy).to(du_ptr.dtype.element_ty), mask=mask_e)
+            tl.store(ddt_ptr + o_off + t * s_o_l, ddt_raw.to(ddt_ptr.dtype.element_ty), mask=mask_e)
+            tl.atomic_add(dB_ptr + dBC + t, tl.sum(dh * (dt * u)[:, None], axis=0), sem="relaxed")
+            tl.atomic_add(dC_ptr + dBC + t, tl.sum(h * dy[:, None], axis=0), sem="relaxed")
+            dh = dh * tl.exp2(dt[:, None] * A2)  # to dL/dh_{t-1}
+        tl.debug_barrier()  # the next chunk rewrites the scratch slots
+    tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_en, sem="relaxed")
+    tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
+    tl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e, sem="relaxed")
