@@ -147,7 +147,8 @@ class _BidirectionalScan(torch.autograd.Function):
             seg_h = torch.empty(2, batch, channels, segments, state, device=u.device, dtype=torch.float32)
             seg_dt = torch.empty(2, batch, channels, segments, device=u.device, dtype=torch.float32)
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
-        args = (u, dt, Bm, Cm, z, A, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
+        At = A.transpose(1, 2).contiguous()  # (2, N, E): the walk's state tile has channels on the fast axis
+        args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
                 *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
         if segments > 1:  # pass 1: each segment's end state from zero and its total step
             k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False,
@@ -223,6 +224,24 @@ def _pair(f: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.stack([f, b]).to(dtype)
 
 
+def _xproj_columns(dt_rank: int, d_state: int, align: int = 8):
+    """(first column of B, first column of C, columns) of the padded x_proj output; ``align`` elements."""
+    b_col = -(-dt_rank // align) * align
+    c_col = b_col + -(-d_state // align) * align
+    return b_col, c_col, c_col + -(-d_state // align) * align
+
+
+def _xproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: int, dtype: torch.dtype) -> torch.Tensor:
+    """Both directions' x_proj weights (R + 2N, E) as one (2, cols, E), rows placed per :func:`_xproj_columns`."""
+    b_col, c_col, cols = _xproj_columns(dt_rank, d_state)
+    w = _pair(w_f, w_b, dtype)
+    zeros = w.new_zeros(2, 1, w.shape[-1])
+    parts = [w[:, :dt_rank], zeros.expand(-1, b_col - dt_rank, -1), w[:, dt_rank:dt_rank + d_state],
+             zeros.expand(-1, c_col - b_col - d_state, -1), w[:, dt_rank + d_state:],
+             zeros.expand(-1, cols - c_col - d_state, -1)]
+    return torch.cat(parts, dim=1)
+
+
 def _check(x: torch.Tensor, z: torch.Tensor, x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
     if x.dim() != 3 or z.shape != x.shape:
         raise ValueError(f"x and z must both be (batch, d_inner, L); got x {tuple(x.shape)}, z {tuple(z.shape)}")
@@ -293,13 +312,18 @@ def bidirectional_scan_fused(
     u = _BidirectionalConvSiLU.apply(x, conv_w.contiguous(), conv_b.contiguous())  # (2, B, E, L) channels-last
     batch, length = x.shape[0], x.shape[2]
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
-    # (2, B L, R + 2N): B and C are (2, B, N, L) strided views the scan reads token by token
-    x_dbl = torch.bmm(rows, _pair(x_proj_w_f, x_proj_w_b, dtype).transpose(1, 2))
+    # (2, B L, cols) with columns [dt (R) | 0 | B (N) | C (N) | 0]: B and C start on 16-byte boundaries
+    # so the walk reads each token's B and C with vector loads; B and C are (2, B, N, L) strided views
+    b_col, c_col, cols = _xproj_columns(dt_rank, d_state)
+    x_dbl = torch.bmm(rows, _xproj_weight(x_proj_w_f, x_proj_w_b, dt_rank, d_state, dtype).transpose(1, 2))
     dt = torch.bmm(x_dbl[..., :dt_rank], _pair(dt_proj_w_f, dt_proj_w_b, dtype).transpose(1, 2))  # (2, B L, E)
-    x_dbl = x_dbl.view(2, batch, length, -1).transpose(2, 3)
     dt = dt.view(2, batch, length, channels).transpose(2, 3)
-    Bm = x_dbl[:, :, dt_rank:dt_rank + d_state]
-    Cm = x_dbl[:, :, dt_rank + d_state:]
+    # B and C in fp32 (a copy of 2N columns a token, a small share of the traffic): the walk reads the
+    # same B_t, C_t on every lane, and converting 2N values from 16 bits on each lane at every token
+    # costs more instructions than the scan's own arithmetic
+    bc = x_dbl[..., b_col:c_col + d_state].float().view(2, batch, length, -1).transpose(2, 3)
+    Bm = bc[:, :, :d_state]
+    Cm = bc[:, :, c_col - b_col:c_col - b_col + d_state]
     A = _pair(A_f, A_b, torch.float32).contiguous()
     D = _pair(D_f, D_b, torch.float32).contiguous()
     dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()

@@ -113,7 +113,7 @@ def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l,
 @triton.jit
 def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
                 N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr, WRITE_Y: tl.constexpr):
-    """Advance the state (BLOCK_E, N) over token ``t``; with WRITE_Y store ``y * silu(z) / 2``.
+    """Advance the state (N, BLOCK_E) over token ``t``; with WRITE_Y store ``y * silu(z) / 2``.
 
     A no-op unless ``valid``. Also returns ``dt_sum`` + this token's dt (the segment's total step).
     """
@@ -121,18 +121,18 @@ def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y
         # the state entering each chunk in scan order: forward before t = c CHUNK, backward before
         # t = min(L, (c + 1) CHUNK) - 1
         entry = (((t + d) % CHUNK) == 0) | ((d == 1) & (t == L - 1))
-        tl.store(st_ptr + (t // CHUNK) * N, h, mask=mask_e[:, None] & (valid & entry))
+        tl.store(st_ptr + (t // CHUNK) * N, h, mask=mask_e[None, :] & (valid & entry))
     dt = tl.where(valid, _softplus(dt_raw + bias), 0.0)  # invalid: decay 1, input 0
-    h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
+    h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
     if WRITE_Y:
-        y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
+        y = tl.sum(h * Ct[:, None], axis=0) + Dv * u
         tl.store(y_ptr + t * s_y_l, (y * _silu_half(z)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
     return h, dt_sum + dt
 
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, At_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
     E, L, n_chunks, seg_len,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
@@ -150,7 +150,7 @@ def _scan_fwd_kernel(
     kernel runs twice: first without WRITE_Y, each segment from a zero state, writing its end state
     (``seg_h``, (2, B, E, SEGMENTS, N) fp32) and its total step (``seg_dt``, (2, B, E, SEGMENTS)); then
     with WRITE_Y, where segment s starts from ``h_s = exp(A sum dt_{s-1}) h_{s-1} + seg_h_{s-1}`` over the
-    segments before it (decays compose: exp(A a) exp(A b) = exp(A (a + b))). The state (BLOCK_E, N)
+    segments before it (decays compose: exp(A a) exp(A b) = exp(A (a + b))). The state (N, BLOCK_E)
     stays in registers along the walk, so the exps are taken once per pass, and ``y_d * silu(z) / 2``
     goes to ``y[d]`` (2, B, E, L), which the caller sums over d. Steps run four per loop iteration with
     four operand sets: the loads of step ``i + 4`` are issued right after step ``i`` consumed its set,
@@ -167,7 +167,11 @@ def _scan_fwd_kernel(
     offs_n = tl.arange(0, N)
     mask_e = offs_e < E
 
-    A2 = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_e[:, None], other=0.0) * LOG2E
+    # the state tile is (N, BLOCK_E): channels on the fast axis, so the compiler spreads channels across
+    # lanes and keeps states within a thread; the sum over N is then (mostly) in-thread and the
+    # per-channel math (softplus, gate) is not repeated on every lane
+    # (A comes as At (2, N, E), channels contiguous: this load is what fixes the tile's layout)
+    A2 = tl.load(At_ptr + (d * N + offs_n[:, None]) * E + offs_e[None, :], mask=mask_e[None, :], other=0.0) * LOG2E
     Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
@@ -177,17 +181,17 @@ def _scan_fwd_kernel(
     C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
     z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
-    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[None, :]) * (n_chunks * N) + offs_n[:, None]
     seg_row = (d * n_batch + pid_b) * E + offs_e  # (BLOCK_E,) rows of seg_dt; seg_h adds the N axis
-    seg_h_p = seg_h_ptr + seg_row[:, None] * (SEGMENTS * N) + offs_n[None, :]
+    seg_h_p = seg_h_ptr + seg_row[None, :] * (SEGMENTS * N) + offs_n[:, None]
     seg_dt_p = seg_dt_ptr + seg_row * SEGMENTS
 
-    h = tl.zeros((BLOCK_E, N), tl.float32)
+    h = tl.zeros((N, BLOCK_E), tl.float32)
     if WRITE_Y:
         if SEGMENTS > 1:
             for j in range(0, seg):  # the state entering this segment, from the earlier segments' summaries
-                h = tl.exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[:, None]) * h + \
-                    tl.load(seg_h_p + j * N, mask=mask_e[:, None], other=0.0)
+                h = tl.exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :]) * h + \
+                    tl.load(seg_h_p + j * N, mask=mask_e[None, :], other=0.0)
     dt_sum = tl.zeros((BLOCK_E,), tl.float32)
 
     i_begin = seg * seg_len
@@ -222,7 +226,7 @@ def _scan_fwd_kernel(
         u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
                                           t + 7 * step, i + 7 < i_end, mask_e, WRITE_Y)
     if not WRITE_Y:
-        tl.store(seg_h_p + seg * N, h, mask=mask_e[:, None])
+        tl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         tl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
 
 

@@ -1,0 +1,113 @@
+"""Compile the fused forward kernel for a GPU architecture without a GPU and count what matters in its code.
+
+    python tools/fused_sass_stats.py                       # sm_90, bf16, block_e x num_warps defaults
+    python tools/fused_sass_stats.py --arch 90 --configs 8:1 32:1 --store-states
+
+Pointers and strides are declared 16-byte aligned / divisible by 16, as the launcher specialises them
+for Vim's shapes. For each (block_e, num_warps) it prints the registers per thread, local-memory (spill) bytes, and the
+machine instructions of the four-token loop body that bound a token step: MUFU (exp2 / log2 / rcp on
+the special-function units), SHFL (lane shuffles of the reductions over N), BAR (barriers) and LDG /
+STG (global loads / stores), plus the state tile's layout (``threadsPerWarp`` along (N, channels)).
+Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+POINTERS = ("u_ptr", "dt_ptr", "z_ptr", "y_ptr")
+FP32_POINTERS = ("B_ptr", "C_ptr", "A_ptr", "At_ptr", "D_ptr", "bias_ptr", "states_ptr", "seg_h_ptr", "seg_dt_ptr")
+# strides of 1 are specialised to constants by Triton's launcher: the channel (and state) strides of
+# the channels-last tensors the fused op passes
+UNIT_STRIDES = ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_y_e")
+COUNTED = ("MUFU", "SHFL", "BAR", "LDG", "STG")
+
+
+def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16", store_states: bool = False,
+                    n_state: int = 16):
+    """The compiled ``_scan_fwd_kernel`` (Triton CompiledKernel) for one tile shape."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from vim_backbone.ops import fused_bimamba_kernels as k
+
+    fn = k._scan_fwd_kernel
+    consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states, SEGMENTS=1, WRITE_Y=True,
+                  **{name: 1 for name in UNIT_STRIDES})
+    signature = {}
+    for name in fn.arg_names:
+        if name in consts:
+            signature[name] = "constexpr"
+        elif name in POINTERS:
+            signature[name] = f"*{dtype}"
+        elif name in FP32_POINTERS:
+            signature[name] = "*fp32"
+        else:
+            signature[name] = "i32"
+    # what the launcher sees for Vim's shapes: 16-byte aligned pointers, strides divisible by 16
+    # (E = 384, the padded x_proj width 48, ...), which lets the compiler use vector loads
+    aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
+               if signature[name] != "constexpr" and (name.endswith("_ptr") or name.startswith("s_"))}
+    src = ASTSource(fn=fn, signature=signature, constexprs={(fn.arg_names.index(n),): v for n, v in consts.items()},
+                    attrs=aligned)
+    return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
+
+
+def _tool(name: str) -> str:
+    import triton
+    return os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
+
+
+def sass_stats(compiled) -> dict:
+    """Registers, spill bytes, instruction counts of the whole kernel and the tile layout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cubin = os.path.join(tmp, "k.cubin")
+        with open(cubin, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        usage = subprocess.run([_tool("cuobjdump"), "-res-usage", cubin], capture_output=True, text=True,
+                               check=True).stdout
+        sass = subprocess.run([_tool("nvdisasm"), "-c", cubin], capture_output=True, text=True, check=True).stdout
+    regs = int(re.search(r"REG:(\d+)", usage).group(1))
+    local = int(re.search(r"LOCAL:(\d+)", usage).group(1))
+    instructions = [line for line in sass.splitlines() if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
+    counts = {op: sum(1 for line in instructions if re.search(rf"\b{op}\b", line)) for op in COUNTED}
+    layout = re.search(r"#blocked = #ttg\.blocked<\{([^}]*)\}>", compiled.asm["ttgir"])
+    return dict(registers=regs, spill_bytes=local, instructions=len(instructions), **counts,
+                layout=layout.group(1) if layout else "?")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", type=int, default=90, help="compute capability x 10 (90 = H100/H200)")
+    p.add_argument("--configs", nargs="+", default=["8:1", "16:1", "32:1", "64:2"], metavar="BLOCK_E:WARPS")
+    p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
+    p.add_argument("--store-states", action="store_true", help="the training variant (saves chunk states)")
+    p.add_argument("--json", help="also write the rows here")
+    args = p.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        p.error("TRITON_INTERPRET=1 replaces the kernels by interpreted functions: unset it")
+    rows = []
+    print("| block_e | warps | registers | spill bytes | instructions | MUFU | SHFL | BAR | LDG | STG | layout |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for cfg in args.configs:
+        block_e, warps = (int(v) for v in cfg.split(":"))
+        st = sass_stats(compile_forward(block_e, warps, args.arch, args.dtype, args.store_states))
+        rows.append(dict(block_e=block_e, num_warps=warps, **st))
+        print(f"| {block_e} | {warps} | {st['registers']} | {st['spill_bytes']} | {st['instructions']} | "
+              + " | ".join(str(st[op]) for op in COUNTED) + f" | {st['layout']} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
