@@ -85,7 +85,7 @@ class BiMambaMixer(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
-        # (B, 2E, L) channels-first: conv and scan run along a contiguous L
+        # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
         xz = F.linear(hidden, self.in_proj.weight).transpose(1, 2)
         if backend.bidirectional is not None and xz.dtype != torch.float64:
             # one fused op over the original order: anti-causal conv + reverse scan for the backward
