@@ -12,7 +12,7 @@ and write rows and the scan's per-token loads are contiguous over channels:
   2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C) and ``dt_proj`` -> dt (2, B, E, L);
   3. one Triton launch: softplus(dt + bias), the scan, D skip and the gate ``silu(z) / 2``; a program
      owns BLOCK_E channels of one (batch row, direction) and walks its L tokens one by one with the
-     state (BLOCK_E, N) in registers (one exp per state element and token, four tokens in flight), so
+     state (N, BLOCK_E) in registers (one exp per state element and token, four tokens in flight), so
      the direction's outputs land in ``y`` (2, B, E, L); their sum is the result, already in the
      (B, L, E) rows ``out_proj`` reads.
 Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
