@@ -9,14 +9,16 @@ anti-causal conv and a scan from ``t = L - 1`` down to 0 over the original order
 Work split (forward), every activation channels-last ((..., L, E) in memory) so that the GEMMs read
 and write rows and the scan's per-token loads are contiguous over channels:
   1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
-  2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C) and ``dt_proj`` -> dt (2, B, E, L);
+  2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C), its columns padded so that B and
+     C start on 16-byte boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
   3. one Triton launch: softplus(dt + bias), the scan, D skip and the gate ``silu(z) / 2``; a program
      owns BLOCK_E channels of one (batch row, direction) and walks its L tokens one by one with the
      state (N, BLOCK_E) in registers (one exp per state element and token, four tokens in flight), so
      the direction's outputs land in ``y`` (2, B, E, L); their sum is the result, already in the
      (B, L, E) rows ``out_proj`` reads.
 Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
-chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32), the conv gradient recomputed in
+chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; associative scans over chunk
+tiles, or with ``VIM_FUSED_BACKWARD=walk`` the token walk run backwards), the conv gradient recomputed in
 PyTorch, and the GEMM gradients by autograd.
 """
 import os
