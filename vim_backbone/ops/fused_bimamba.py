@@ -228,9 +228,9 @@ def _pair(f: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def _xproj_columns(dt_rank: int, d_state: int, align: int = 8):
     """(first column of B, first column of C, columns) of the padded x_proj output; ``align`` elements."""
-    b_col = -(-dt_rank // align) * align
-    c_col = b_col + -(-d_state // align) * align
-    return b_col, c_col, c_col + -(-d_state // align) * align
+    n_cols = _cdiv(d_state, align) * align
+    b_col = _cdiv(dt_rank, align) * align
+    return b_col, b_col + n_cols, b_col + 2 * n_cols
 
 
 def _xproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: int, dtype: torch.dtype) -> torch.Tensor:

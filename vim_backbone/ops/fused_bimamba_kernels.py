@@ -91,6 +91,16 @@ def _silu_half(z):
 
 
 @triton.jit
+def _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
+                   s_u_d, s_u_b, s_u_e, s_dt_d, s_dt_b, s_dt_e, s_B_d, s_B_b, s_B_n, s_C_d, s_C_b, s_C_n,
+                   s_z_b, s_z_e):
+    """Per-token base pointers of a walk (direction ``d``, batch row ``pid_b``): add ``t * s_*_l``."""
+    return (u_ptr + d * s_u_d + pid_b * s_u_b + offs_e * s_u_e, dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e * s_dt_e,
+            B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n, C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n,
+            z_ptr + pid_b * s_z_b + offs_e * s_z_e)
+
+
+@triton.jit
 def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, valid, mask_e,
                 WRITE_Y: tl.constexpr):
     """Operands of token ``t`` for BLOCK_E channels (fp32); zeros where ``valid`` is False.
@@ -175,11 +185,9 @@ def _scan_fwd_kernel(
     Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
-    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e * s_u_e
-    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e * s_dt_e
-    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
-    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
-    z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
+    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
+                                              s_u_d, s_u_b, s_u_e, s_dt_d, s_dt_b, s_dt_e, s_B_d, s_B_b, s_B_n,
+                                              s_C_d, s_C_b, s_C_n, s_z_b, s_z_e)
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[None, :]) * (n_chunks * N) + offs_n[:, None]
     seg_row = (d * n_batch + pid_b) * E + offs_e  # (BLOCK_E,) rows of seg_dt; seg_h adds the N axis
@@ -405,11 +413,9 @@ def _scan_bwd_walk_kernel(
     Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
-    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e * s_u_e
-    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e * s_dt_e
-    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
-    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
-    z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
+    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
+                                              s_u_d, s_u_b, s_u_e, s_dt_d, s_dt_b, s_dt_e, s_B_d, s_B_b, s_B_n,
+                                              s_C_d, s_C_b, s_C_n, s_z_b, s_z_e)
     g_p = g_ptr + pid_b * s_g_b + offs_e * s_g_e
     o_off = d * s_o_d + pid_b * s_o_b + offs_e * s_o_e  # du, ddt, dz share this layout
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
