@@ -2,10 +2,12 @@
 
     python tools/fused_tile_sweep.py [--batch 16] [--channels 384] [--length 4097]
     python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
+    python tools/fused_tile_sweep.py --skip-sweep --skip-profile --bwd-block-e 4 8 16 32 --bwd-num-warps 1 2
 
 Prints ms per forward call of the scan stage (``bidirectional_selective_scan``) and of the whole fused
-op for block_e x num_warps x segments, then torch-profiler tables: the fused op forward, forward + backward, and
-(with ``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that
+op for block_e x num_warps x segments, ms per forward + backward for each walk-backward tile
+(``--bwd-block-e`` x ``--bwd-num-warps``), then torch-profiler tables: the fused op forward, forward +
+backward, and (with ``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that
 bounds each is named.
 """
 import argparse
@@ -18,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
+from vim_backbone.ops import fused_bimamba as fb  # noqa: E402
 from vim_backbone.ops.fused_bimamba import bidirectional_scan_fused, bidirectional_selective_scan  # noqa: E402
 
 
@@ -63,7 +66,11 @@ def main():
     parser.add_argument("--num-warps", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--segments", nargs="+", type=int, default=[0],
                         help="segments per walk to try (0: the default)")
+    parser.add_argument("--bwd-block-e", nargs="*", type=int, default=[],
+                        help="also time forward + backward for these walk-backward channel blocks")
+    parser.add_argument("--bwd-num-warps", nargs="+", type=int, default=[1])
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--skip-profile", action="store_true", help="no profiler tables of the fused op")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
     parser.add_argument("--backend", default="fused")
     parser.add_argument("--img-size", type=int, default=1024)
@@ -87,19 +94,33 @@ def main():
                         times.append(type(e).__name__)
                 print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'}: scan {times[0]}, "
                       f"fused op {times[1]}", flush=True)
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(5):
-                bidirectional_scan_fused(*inputs)
-            torch.cuda.synchronize()
-    print(table(prof, 10))
+        if not args.skip_profile:
+            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                for _ in range(5):
+                    bidirectional_scan_fused(*inputs)
+                torch.cuda.synchronize()
+            print(table(prof, 10))
     grad_inputs = [t.detach().clone().requires_grad_() if isinstance(t, torch.Tensor) else t for t in inputs]
     out = bidirectional_scan_fused(*grad_inputs)
     grad = torch.randn_like(out)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(3):
-            bidirectional_scan_fused(*grad_inputs).backward(grad)
-        torch.cuda.synchronize()
-    print(table(prof, 12))
+    for block_e, warps in itertools.product(args.bwd_block_e, args.bwd_num_warps):
+        saved = fb.BWD_WALK_BLOCK_E, fb.BWD_WALK_NUM_WARPS
+        fb.BWD_WALK_BLOCK_E, fb.BWD_WALK_NUM_WARPS = block_e, warps
+        try:
+            step = lambda: bidirectional_scan_fused(*grad_inputs).backward(grad)  # noqa: E731
+            ms = f"{tt.do_bench(step, warmup=3, rep=60):.3f} ms"
+        except Exception as e:
+            ms = type(e).__name__
+        finally:
+            fb.BWD_WALK_BLOCK_E, fb.BWD_WALK_NUM_WARPS = saved
+        print(f"backward {fb.backward_kind()} block_e={block_e:3d} num_warps={warps}: fused op fwd+bwd {ms}",
+              flush=True)
+    if not args.skip_profile:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                bidirectional_scan_fused(*grad_inputs).backward(grad)
+            torch.cuda.synchronize()
+        print(table(prof, 12))
     if args.model:
         from vim_backbone import create_model
         model = create_model(args.model, num_classes=0, img_size=args.img_size, scan_backend=args.backend).cuda().eval()

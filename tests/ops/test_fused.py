@@ -139,22 +139,23 @@ def test_fused_segmented_walk(l, segments):
 
 
 @pytest.mark.parametrize("l, chunk", [(1, 4), (5, 8), (37, 8), (40, 16)])
-def test_fused_walk_backward(monkeypatch, l, chunk):
-    # the token-walk backward (VIM_FUSED_BACKWARD=walk) gives the same gradients; partial last chunk,
+def test_fused_chunk_backward(monkeypatch, l, chunk):
+    # the chunked backward (VIM_FUSED_BACKWARD=chunk) gives the same gradients; partial last chunk,
     # a channel block that is not full (E = 12, block_e = 8)
-    monkeypatch.setenv("VIM_FUSED_BACKWARD", "walk")
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", "chunk")
     _check_parity(torch.float32, b=2, e=12, l=l, n=4, r=2, chunk=chunk, block_e=8)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_fused_walk_backward_half(monkeypatch, dtype):
-    monkeypatch.setenv("VIM_FUSED_BACKWARD", "walk")
+def test_fused_chunk_backward_half(monkeypatch, dtype):
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", "chunk")
     _check_parity(dtype, b=2, e=8, l=21, n=4, r=2, chunk=8, block_e=8)
 
 
 def test_fused_backward_kind_is_checked(monkeypatch):
     from vim_backbone.ops.fused_bimamba import backward_kind
-    assert backward_kind() == "chunk"
+    monkeypatch.delenv("VIM_FUSED_BACKWARD", raising=False)
+    assert backward_kind() == "walk"
     monkeypatch.setenv("VIM_FUSED_BACKWARD", "fast")
     with pytest.raises(ValueError, match="VIM_FUSED_BACKWARD"):
         backward_kind()
@@ -244,6 +245,22 @@ def test_fused_matches_reference_gpu(dtype, l, backward, monkeypatch):
     monkeypatch.setenv("VIM_FUSED_BACKWARD", backward)
     # Vim-Ti inner width (E = 384, R = 12, N = 16); L = tokens of 224/stride 16, stride 8, 512 and 1024 px
     _check_parity(dtype, b=2, e=384, l=l, n=16, r=12)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("segments", [None, 1, 3])
+def test_fused_segments_gpu(segments):
+    # the default cut (batch 2: the most segments), none, and an uneven cut; forward and walk backward
+    _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments)
+
+
+def test_default_segments():
+    from vim_backbone.ops.fused_bimamba import MAX_SEGMENTS, SEGMENT_MIN_TOKENS, default_segments
+    assert default_segments(programs=10 ** 6, length=4097) == 1  # the GPU is already full
+    assert default_segments(programs=1, length=10 ** 6) == MAX_SEGMENTS
+    assert default_segments(programs=1, length=3 * SEGMENT_MIN_TOKENS) == 3  # no piece below the minimum
+    assert default_segments(programs=1, length=SEGMENT_MIN_TOKENS - 1) == 1
 
 
 def test_mixer_dispatches_to_fused_backend():

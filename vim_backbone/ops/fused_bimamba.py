@@ -11,14 +11,15 @@ and write rows and the scan's per-token loads are contiguous over channels:
   1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
   2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C), its columns padded so that B and
      C start on 16-byte boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
-  3. one Triton launch: softplus(dt + bias), the scan, D skip and the gate ``silu(z) / 2``; a program
-     owns BLOCK_E channels of one (batch row, direction) and walks its L tokens one by one with the
-     state (N, BLOCK_E) in registers (one exp per state element and token, four tokens in flight), so
+  3. one Triton launch (two when the walk is cut into segments): softplus(dt + bias), the scan, D skip
+     and the gate ``silu(z) / 2``; a program owns BLOCK_E channels of one (batch row, direction) and walks
+     its tokens one by one with the state (N, BLOCK_E) in registers (one exp per state element and
+     token, four tokens in flight; compiled with approximate exp2 / log2 / reciprocal PTX), so
      the direction's outputs land in ``y`` (2, B, E, L); their sum is the result, already in the
      (B, L, E) rows ``out_proj`` reads.
 Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
-chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; associative scans over chunk
-tiles, or with ``VIM_FUSED_BACKWARD=walk`` the token walk run backwards), the conv gradient recomputed in
+chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token walk run backwards, or
+with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), the conv gradient recomputed in
 PyTorch, and the GEMM gradients by autograd.
 """
 import os
@@ -34,16 +35,22 @@ __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "bidirectional_
            "load_fused_kernels", "FUSED_DTYPES"]
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-# Tile defaults: (BLOCK_E, N, CHUNK) fp32 tiles of 8 x 16 x 32 fit the registers of 4 warps.
-DEFAULT_BLOCK_E = 8  # channels per forward program
+# Forward tile: one lane per channel (32 channels, one warp), the N states of a channel in its registers,
+# so a token step needs no shuffles and the per-channel work (softplus, gate) is done once. H200 sweep at
+# L = 4097, B = 16, E = 384 (docs/RESULTS.md): 32 x 1 warp is the fastest tile once the walk is segmented.
+DEFAULT_BLOCK_E = 32  # channels per forward program
 DEFAULT_NUM_WARPS = 1
 DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backward
-# Cutting each direction's walk into segments adds parallel programs but costs a second pass over the
-# tokens of every segment but the last. On an H100 at L = 4097, E = 384 (docs/RESULTS.md) 2 to 8
-# segments were 1.5-1.7x slower than one at batch 16 and from 1% faster to 14% slower at batch 8: the
-# default is one.
-DEFAULT_SEGMENTS = 1
-BWD_BLOCK_E = 4  # backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
+# Segments: cutting each direction's walk into pieces adds parallel programs (a lane-per-channel tile has
+# only E / 32 x B x 2 of them, 384 for Vim-Ti at batch 16, fewer than the GPU's 528 warp schedulers) at
+# the price of a pass over all segments but the last for their end states. By default the walk is cut
+# until about SEGMENT_TARGET_PROGRAMS programs run, in pieces of at least SEGMENT_MIN_TOKENS tokens.
+SEGMENT_TARGET_PROGRAMS = 1536
+SEGMENT_MIN_TOKENS = 256
+MAX_SEGMENTS = 8
+BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
+BWD_WALK_BLOCK_E = 8  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
+BWD_WALK_NUM_WARPS = 1
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
 
@@ -92,7 +99,7 @@ class _BidirectionalConvSiLU(torch.autograd.Function):
         block_e, block_l = 32, 32
         grid = (_cdiv(length, block_l), _cdiv(channels, block_e), batch)
         k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(), *u.stride(),
-                                 W=width, BLOCK_E=block_e, BLOCK_L=block_l)
+                                 W=width, BLOCK_E=block_e, BLOCK_L=block_l, FAST=not _interpreting())
         ctx.save_for_backward(x, weight, bias)
         return u
 
@@ -125,6 +132,13 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
+def default_segments(programs: int, length: int) -> int:
+    """Segments per walk when not given: enough for ~SEGMENT_TARGET_PROGRAMS programs, none shorter than
+    SEGMENT_MIN_TOKENS tokens, at most MAX_SEGMENTS. ``programs``: channel blocks x batch x 2 directions."""
+    want = max(1, round(SEGMENT_TARGET_PROGRAMS / max(programs, 1)))
+    return max(1, min(want, MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
+
+
 class _BidirectionalScan(torch.autograd.Function):
     """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L)."""
 
@@ -136,7 +150,9 @@ class _BidirectionalScan(torch.autograd.Function):
         state = A.shape[-1]
         n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
-        segments = max(1, min(segments or DEFAULT_SEGMENTS, length))
+        if segments is None:
+            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
+        segments = max(1, min(segments, length))
         seg_len = _cdiv(length, segments)
         segments = _cdiv(length, seg_len)  # no empty segment
         # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
@@ -152,15 +168,17 @@ class _BidirectionalScan(torch.autograd.Function):
         At = A.transpose(1, 2).contiguous()  # (2, N, E): the walk's state tile has channels on the fast axis
         args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
                 *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
-        if segments > 1:  # pass 1: each segment's end state from zero and its total step
-            k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False,
-                                     SEGMENTS=segments, WRITE_Y=False, num_warps=num_warps)
+        fast = not _interpreting()
+        if segments > 1:  # pass 1: the end state (from zero) and total step of every segment but the last
+            k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1),)](
+                *args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments,
+                WRITE_Y=False, FAST=fast, num_warps=num_warps)
         k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                                 SEGMENTS=segments, WRITE_Y=True, num_warps=num_warps)
+                                 SEGMENTS=segments, WRITE_Y=True, FAST=fast, num_warps=num_warps)
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
-        ctx.chunk, ctx.block_e, ctx.num_warps = chunk, block_e, num_warps
+        ctx.chunk = chunk
         return out
 
     @staticmethod
@@ -179,7 +197,7 @@ class _BidirectionalScan(torch.autograd.Function):
         dbias = torch.zeros(2, channels, **f32)
         strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
         if backward_kind() == "walk":
-            block_e = ctx.block_e
+            block_e = BWD_WALK_BLOCK_E
             # channels-last like u; dz per direction, summed below (no atomics on the big tensors)
             du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
                             for t in (u.dtype, dt.dtype, torch.float32))
@@ -188,7 +206,7 @@ class _BidirectionalScan(torch.autograd.Function):
             k._scan_bwd_walk_kernel[grid](
                 u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
                 channels, length, n_chunks, *strides, *du.stride(),
-                N=state, BLOCK_E=block_e, CHUNK=chunk, num_warps=ctx.num_warps,
+                N=state, BLOCK_E=block_e, CHUNK=chunk, FAST=not _interpreting(), num_warps=BWD_WALK_NUM_WARPS,
             )
             dz = dz2[0] + dz2[1]
         else:
@@ -200,20 +218,20 @@ class _BidirectionalScan(torch.autograd.Function):
                 u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
                 du, ddt, dB, dC, dz, dA, dD, dbias,
                 channels, length, n_chunks, *strides,
-                N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, num_warps=8,
+                N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, FAST=not _interpreting(), num_warps=8,
             )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
                 dbias.to(dt_bias.dtype), None, None, None, None)
 
 
 def backward_kind() -> str:
-    """Which backward kernel the fused op runs: ``VIM_FUSED_BACKWARD`` = ``chunk`` (default) or ``walk``.
+    """Which backward kernel the fused op runs: ``VIM_FUSED_BACKWARD`` = ``walk`` (default) or ``chunk``.
 
-    ``chunk``: associative scans over (BWD_BLOCK_E, CHUNK, N) tiles, measured (docs/RESULTS.md).
-    ``walk``: the forward's token walk run backwards, chunk by chunk from the saved states (not yet
-    timed on a GPU; parity-tested like the other).
+    ``walk``: the forward's token walk run backwards, chunk by chunk from the saved states; on an H200 at
+    L = 4097, B = 16, E = 384, bf16, forward + backward took 8.7 ms against 26.4 ms with ``chunk``
+    (docs/RESULTS.md). ``chunk``: associative scans over (BWD_BLOCK_E, CHUNK, N) tiles.
     """
-    kind = os.environ.get("VIM_FUSED_BACKWARD", "chunk")
+    kind = os.environ.get("VIM_FUSED_BACKWARD", "walk")
     if kind not in ("chunk", "walk"):
         raise ValueError(f"VIM_FUSED_BACKWARD must be 'chunk' or 'walk', got {kind!r}")
     return kind
@@ -298,7 +316,7 @@ def bidirectional_scan_fused(
             tile length. Defaults to ``DEFAULT_CHUNK``.
         num_warps (int, optional): warps per forward program. Defaults to ``DEFAULT_NUM_WARPS``.
         segments (int, optional): pieces each direction's walk is cut into (parallel programs, plus a
-            pass for the segment states). Defaults to ``DEFAULT_SEGMENTS`` (1).
+            pass for the segment states); 1 for none. Defaults to :func:`default_segments`.
     """
     _check(x, z, x_proj_w_f, dt_rank, d_state)
     block_e = block_e or DEFAULT_BLOCK_E

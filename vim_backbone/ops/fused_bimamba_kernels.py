@@ -16,17 +16,48 @@ import triton
 import triton.language as tl
 
 LOG2E = tl.constexpr(1.4426950408889634)  # globals used inside kernels must be constexpr
+LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
-def _softplus(x):
+def _exp2(x, FAST: tl.constexpr):
+    # FAST: one MUFU.EX2 with denormals flushed (inline PTX, compiled code only); else tl.exp2, which adds a
+    # rescale around the MUFU for inputs below -126 (the interpreter has no PTX)
+    if FAST:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
+                                         is_pure=True, pack=1)
+    else:
+        return tl.exp2(x)
+
+
+@triton.jit
+def _log2(x, FAST: tl.constexpr):
+    # FAST: one MUFU.LG2 (relative error ~2^-22) instead of libdevice's polynomial log (~20 instructions)
+    if FAST:
+        return tl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
+                                         is_pure=True, pack=1)
+    else:
+        return tl.log2(x)
+
+
+@triton.jit
+def _rcp(x, FAST: tl.constexpr):
+    if FAST:
+        return tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
+                                         is_pure=True, pack=1)
+    else:
+        return 1.0 / x
+
+
+@triton.jit
+def _softplus(x, FAST: tl.constexpr):
     # torch.nn.functional.softplus with threshold 20; exp(-|x|) keeps the log argument in [1, 2]
-    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(x))))
+    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + _log2(1.0 + _exp2(-tl.abs(x) * LOG2E, FAST), FAST) * LN2)
 
 
 @triton.jit
-def _sigmoid(x):
-    return 1.0 / (1.0 + tl.exp(-x))
+def _sigmoid(x, FAST: tl.constexpr):
+    return _rcp(1.0 + _exp2(-x * LOG2E, FAST), FAST)
 
 
 @triton.jit
@@ -44,7 +75,7 @@ def _conv_fwd_kernel(
     E, L,
     s_x_b, s_x_e, s_x_l,
     s_u_d, s_u_b, s_u_e, s_u_l,
-    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, FAST: tl.constexpr,
 ):
     """u[0] = silu(causal conv(x, w[0]) + b[0]); u[1] = silu(anti-causal conv(x, w[1] reversed) + b[1]).
 
@@ -74,8 +105,8 @@ def _conv_fwd_kernel(
         acc_b += w_b[:, None] * x_b
     acc_f += tl.load(b_ptr + offs_e, mask=mask_e, other=0.0)[:, None]
     acc_b += tl.load(b_ptr + E + offs_e, mask=mask_e, other=0.0)[:, None]
-    acc_f = acc_f * _sigmoid(acc_f)
-    acc_b = acc_b * _sigmoid(acc_b)
+    acc_f = acc_f * _sigmoid(acc_f, FAST)
+    acc_b = acc_b * _sigmoid(acc_b, FAST)
     mask = mask_e[:, None] & (offs_l < L)[None, :]
     out_f = u_ptr + pid_b * s_u_b + offs_e[:, None] * s_u_e + offs_l[None, :] * s_u_l
     tl.store(out_f, acc_f.to(u_ptr.dtype.element_ty), mask=mask)
@@ -86,8 +117,8 @@ def _conv_fwd_kernel(
 
 
 @triton.jit
-def _silu_half(z):
-    return z * _sigmoid(z) * 0.5
+def _silu_half(z, FAST: tl.constexpr):
+    return z * _sigmoid(z, FAST) * 0.5
 
 
 @triton.jit
@@ -101,19 +132,22 @@ def _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
 
 
 @triton.jit
-def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, valid, mask_e,
+def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L,
                 WRITE_Y: tl.constexpr):
-    """Operands of token ``t`` for BLOCK_E channels (fp32); zeros where ``valid`` is False.
+    """Operands of token ``t`` for BLOCK_E channels, fp32.
 
-    Without WRITE_Y (the segment-state pass) C and z are not needed: ``B`` and ``u`` stand in for them.
+    Loads are never masked (a masked load costs a zeroing and a predicate per register): ``t`` is clamped
+    into [0, L) and the caller clamps the channel pointers to the last channel; steps outside the walk
+    are no-ops in ``_token_step``. Without WRITE_Y (the segment-state pass) C and z are not needed:
+    ``B`` and ``u`` stand in for them.
     """
-    m = mask_e & valid
-    u = tl.load(u_ptr + t * s_u_l, mask=m, other=0.0).to(tl.float32)
-    dt = tl.load(dt_ptr + t * s_dt_l, mask=m, other=0.0).to(tl.float32)
-    Bt = tl.load(B_ptr + t * s_B_l, mask=valid, other=0.0).to(tl.float32)
+    t = tl.minimum(tl.maximum(t, 0), L - 1)
+    u = tl.load(u_ptr + t * s_u_l).to(tl.float32)
+    dt = tl.load(dt_ptr + t * s_dt_l).to(tl.float32)
+    Bt = tl.load(B_ptr + t * s_B_l).to(tl.float32)
     if WRITE_Y:
-        Ct = tl.load(C_ptr + t * s_C_l, mask=valid, other=0.0).to(tl.float32)
-        z = tl.load(z_ptr + t * s_z_l, mask=m, other=0.0).to(tl.float32)
+        Ct = tl.load(C_ptr + t * s_C_l).to(tl.float32)
+        z = tl.load(z_ptr + t * s_z_l).to(tl.float32)
     else:
         Ct = Bt
         z = u
@@ -122,7 +156,8 @@ def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l,
 
 @triton.jit
 def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
-                N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr, WRITE_Y: tl.constexpr):
+                N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr, WRITE_Y: tl.constexpr,
+                FAST: tl.constexpr):
     """Advance the state (N, BLOCK_E) over token ``t``; with WRITE_Y store ``y * silu(z) / 2``.
 
     A no-op unless ``valid``. Also returns ``dt_sum`` + this token's dt (the segment's total step).
@@ -132,11 +167,11 @@ def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y
         # t = min(L, (c + 1) CHUNK) - 1
         entry = (((t + d) % CHUNK) == 0) | ((d == 1) & (t == L - 1))
         tl.store(st_ptr + (t // CHUNK) * N, h, mask=mask_e[None, :] & (valid & entry))
-    dt = tl.where(valid, _softplus(dt_raw + bias), 0.0)  # invalid: decay 1, input 0
-    h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
+    dt = tl.where(valid, _softplus(dt_raw + bias, FAST), 0.0)  # invalid: decay 1, input 0
+    h = _exp2(dt[None, :] * A2, FAST) * h + Bt[:, None] * (dt * u)[None, :]
     if WRITE_Y:
         y = tl.sum(h * Ct[:, None], axis=0) + Dv * u
-        tl.store(y_ptr + t * s_y_l, (y * _silu_half(z)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
+        tl.store(y_ptr + t * s_y_l, (y * _silu_half(z, FAST)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
     return h, dt_sum + dt
 
 
@@ -151,13 +186,14 @@ def _scan_fwd_kernel(
     s_z_b, s_z_e, s_z_l,
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
-    SEGMENTS: tl.constexpr, WRITE_Y: tl.constexpr,
+    SEGMENTS: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr,
 ):
     """One program: BLOCK_E channels of one batch row, one direction, one segment of the walk.
 
     Direction 0 walks t = 0 .. L - 1, direction 1 t = L - 1 .. 0. The walk (L steps) is cut into
     SEGMENTS runs of ``seg_len`` steps so that short batches still fill the GPU. With SEGMENTS > 1 the
-    kernel runs twice: first without WRITE_Y, each segment from a zero state, writing its end state
+    kernel runs twice: first without WRITE_Y (grid over segments 0 .. SEGMENTS - 2), each segment from a
+    zero state, writing its end state
     (``seg_h``, (2, B, E, SEGMENTS, N) fp32) and its total step (``seg_dt``, (2, B, E, SEGMENTS)); then
     with WRITE_Y, where segment s starts from ``h_s = exp(A sum dt_{s-1}) h_{s-1} + seg_h_{s-1}`` over the
     segments before it (decays compose: exp(A a) exp(A b) = exp(A (a + b))). The state (N, BLOCK_E)
@@ -170,8 +206,12 @@ def _scan_fwd_kernel(
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
-    d = tl.program_id(2) // SEGMENTS
-    seg = tl.program_id(2) % SEGMENTS
+    if WRITE_Y:
+        d = tl.program_id(2) // SEGMENTS
+        seg = tl.program_id(2) % SEGMENTS
+    else:  # the segment-state pass skips the last segment: no later segment starts from its end state
+        d = tl.program_id(2) // (SEGMENTS - 1)
+        seg = tl.program_id(2) % (SEGMENTS - 1)
     n_batch = tl.num_programs(1)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_n = tl.arange(0, N)
@@ -185,7 +225,8 @@ def _scan_fwd_kernel(
     Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
-    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
+    offs_e_ld = tl.minimum(offs_e, E - 1)  # loads stay in bounds unmasked; stores use mask_e
+    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e_ld, offs_n,
                                               s_u_d, s_u_b, s_u_e, s_dt_d, s_dt_b, s_dt_e, s_B_d, s_B_b, s_B_n,
                                               s_C_d, s_C_b, s_C_n, s_z_b, s_z_e)
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
@@ -198,7 +239,7 @@ def _scan_fwd_kernel(
     if WRITE_Y:
         if SEGMENTS > 1:
             for j in range(0, seg):  # the state entering this segment, from the earlier segments' summaries
-                h = tl.exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :]) * h + \
+                h = _exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :], FAST) * h + \
                     tl.load(seg_h_p + j * N, mask=mask_e[None, :], other=0.0)
     dt_sum = tl.zeros((BLOCK_E,), tl.float32)
 
@@ -207,32 +248,32 @@ def _scan_fwd_kernel(
     t0 = d * (L - 1)  # token of step i: t0 + i * step
     step = 1 - 2 * d
     ta = t0 + i_begin * step
-    u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta,
-                                      i_begin < i_end, mask_e, WRITE_Y)
-    u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta + step,
-                                      i_begin + 1 < i_end, mask_e, WRITE_Y)
-    u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta + 2 * step,
-                                      i_begin + 2 < i_end, mask_e, WRITE_Y)
-    u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ta + 3 * step,
-                                      i_begin + 3 < i_end, mask_e, WRITE_Y)
+    u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                      ta, L, WRITE_Y)
+    u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                      ta + step, L, WRITE_Y)
+    u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                      ta + 2 * step, L, WRITE_Y)
+    u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                      ta + 3 * step, L, WRITE_Y)
     for i in range(i_begin, i_end, 4):
         t = t0 + i * step
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, z0, t, i < i_end, d, L, y_p, s_y_l, st_p,
-                                mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 4 * step, i + 4 < i_end, mask_e, WRITE_Y)
+                                          t + 4 * step, L, WRITE_Y)
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, z1, t + step, i + 1 < i_end, d, L, y_p,
-                                s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 5 * step, i + 5 < i_end, mask_e, WRITE_Y)
+                                          t + 5 * step, L, WRITE_Y)
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, z2, t + 2 * step, i + 2 < i_end, d, L,
-                                y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 6 * step, i + 6 < i_end, mask_e, WRITE_Y)
+                                          t + 6 * step, L, WRITE_Y)
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, z3, t + 3 * step, i + 3 < i_end, d, L,
-                                y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 7 * step, i + 7 < i_end, mask_e, WRITE_Y)
+                                          t + 7 * step, L, WRITE_Y)
     if not WRITE_Y:
         tl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         tl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
@@ -249,7 +290,7 @@ def _scan_bwd_kernel(
     s_C_d, s_C_b, s_C_n, s_C_l,
     s_z_b, s_z_e, s_z_l,
     s_g_b, s_g_e, s_g_l,
-    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, FAST: tl.constexpr,
 ):
     """Gradients of the fused scan; same program grid as the forward, chunks visited in reverse scan order.
 
@@ -301,9 +342,9 @@ def _scan_bwd_kernel(
 
         u = tl.load(u_base + t[None, :] * s_u_l, mask=mask, other=0.0).to(tl.float32)
         dt_raw = tl.load(dt_base + t[None, :] * s_dt_l, mask=mask, other=0.0).to(tl.float32) + bias[:, None]
-        dt = tl.where(mask, _softplus(dt_raw), 0.0)
+        dt = tl.where(mask, _softplus(dt_raw, FAST), 0.0)
         dt_next = tl.load(dt_base + t_next[None, :] * s_dt_l, mask=mask_next, other=0.0).to(tl.float32)
-        dt_next = tl.where(mask_next, _softplus(dt_next + bias[:, None]), 0.0)
+        dt_next = tl.where(mask_next, _softplus(dt_next + bias[:, None], FAST), 0.0)
         Bt = tl.load(B_base + t[:, None] * s_B_l, mask=mask_t[:, None], other=0.0).to(tl.float32)
         Ct = tl.load(C_base + t[:, None] * s_C_l, mask=mask_t[:, None], other=0.0).to(tl.float32)
         zz = tl.load(z_base + t[None, :] * s_z_l, mask=mask, other=0.0).to(tl.float32)
@@ -311,20 +352,20 @@ def _scan_bwd_kernel(
 
         # recompute the states of this chunk
         h0 = tl.load(st_base + chunk * N, mask=mask_e[:, None], other=0.0)
-        decay = tl.exp2(dt[:, :, None] * A[:, None, :])
+        decay = _exp2(dt[:, :, None] * A[:, None, :], FAST)
         inp = (dt * u)[:, :, None] * Bt[None, :, :]
         acc_a, acc_b = tl.associative_scan((decay, inp), axis=1, combine_fn=_recurrence)
         hs = acc_a * h0[:, None, :] + acc_b
         y = tl.sum(hs * Ct[None, :, :], axis=2) + Dv[:, None] * u
 
-        sig_z = _sigmoid(zz)
+        sig_z = _sigmoid(zz, FAST)
         dy = g * zz * sig_z * 0.5
         # d/dz of silu(z) = sig (1 + z (1 - sig)); the other direction adds its y the same way
         dz = g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z))
         tl.atomic_add(dz_base + t[None, :], dz, mask=mask, sem="relaxed")
 
         # reverse scan for dh, seeded by the following chunk
-        decay_next = tl.exp2(dt_next[:, :, None] * A[:, None, :])
+        decay_next = _exp2(dt_next[:, :, None] * A[:, None, :], FAST)
         src = Ct[None, :, :] * dy[:, :, None]
         rev_a, rev_b = tl.associative_scan((decay_next, src), axis=1, combine_fn=_recurrence, reverse=True)
         dh = rev_b + rev_a * dh_next[:, None, :]
@@ -334,7 +375,7 @@ def _scan_bwd_kernel(
         dA_acc += tl.sum(d_log_decay * dt[:, :, None], axis=1)
         dh_B = tl.sum(dh * Bt[None, :, :], axis=2)  # (BLOCK_E, CHUNK)
         ddt = tl.sum(d_log_decay * A_nat[:, None, :], axis=2) + u * dh_B
-        ddt_raw = tl.where(mask, ddt * _sigmoid(dt_raw), 0.0)
+        ddt_raw = tl.where(mask, ddt * _sigmoid(dt_raw, FAST), 0.0)
         du = dt * dh_B + Dv[:, None] * dy
         dD_acc += tl.sum(dy * u, axis=1)
         dbias_acc += tl.sum(ddt_raw, axis=1)
@@ -387,7 +428,7 @@ def _scan_bwd_walk_kernel(
     s_z_b, s_z_e, s_z_l,
     s_g_b, s_g_e, s_g_l,
     s_o_d, s_o_b, s_o_e, s_o_l,
-    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, FAST: tl.constexpr,
 ):
     """Gradients of the token walk; one program per (channel block, batch row, direction), as the forward.
 
@@ -439,9 +480,9 @@ def _scan_bwd_walk_kernel(
         for k in range(0, n_tok):
             t = ts + k * step
             u = tl.load(u_p + t * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
-            dt = _softplus(tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias)
+            dt = _softplus(tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias, FAST)
             Bt = tl.load(B_p + t * s_B_l).to(tl.float32)
-            h = tl.exp2(dt[:, None] * A2) * h + (dt * u)[:, None] * Bt[None, :]
+            h = _exp2(dt[:, None] * A2, FAST) * h + (dt * u)[:, None] * Bt[None, :]
             tl.store(scr + k * (BLOCK_E * N), h)
         tl.debug_barrier()
         for j in range(0, n_tok):
@@ -449,7 +490,7 @@ def _scan_bwd_walk_kernel(
             t = ts + k * step
             u = tl.load(u_p + t * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
             dt_raw = tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias
-            dt = _softplus(dt_raw)
+            dt = _softplus(dt_raw, FAST)
             Bt = tl.load(B_p + t * s_B_l).to(tl.float32)
             Ct = tl.load(C_p + t * s_C_l).to(tl.float32)
             zz = tl.load(z_p + t * s_z_l, mask=mask_e, other=0.0).to(tl.float32)
@@ -457,7 +498,7 @@ def _scan_bwd_walk_kernel(
             h = tl.load(scr + k * (BLOCK_E * N))
             inp = (dt * u)[:, None] * Bt[None, :]
             y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
-            sig_z = _sigmoid(zz)
+            sig_z = _sigmoid(zz, FAST)
             dy = g * zz * sig_z * 0.5
             # d silu(z) / dz = sig (1 + z (1 - sig)); the other direction writes its own share
             tl.store(dz_ptr + o_off + t * s_o_l, g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z)), mask=mask_e)
@@ -465,14 +506,14 @@ def _scan_bwd_walk_kernel(
             d_log_decay = dh * (h - inp)  # dL/d(dt A) = dh_t a_t h_{t-1}
             dA_acc += d_log_decay * dt[:, None]
             dh_B = tl.sum(dh * Bt[None, :], axis=1)
-            ddt_raw = (tl.sum(d_log_decay * A_nat, axis=1) + u * dh_B) * _sigmoid(dt_raw)
+            ddt_raw = (tl.sum(d_log_decay * A_nat, axis=1) + u * dh_B) * _sigmoid(dt_raw, FAST)
             dD_acc += dy * u
             dbias_acc += tl.where(mask_e, ddt_raw, 0.0)
             tl.store(du_ptr + o_off + t * s_o_l, (dt * dh_B + Dv * dy).to(du_ptr.dtype.element_ty), mask=mask_e)
             tl.store(ddt_ptr + o_off + t * s_o_l, ddt_raw.to(ddt_ptr.dtype.element_ty), mask=mask_e)
             tl.atomic_add(dB_ptr + dBC + t, tl.sum(dh * (dt * u)[:, None], axis=0), sem="relaxed")
             tl.atomic_add(dC_ptr + dBC + t, tl.sum(h * dy[:, None], axis=0), sem="relaxed")
-            dh = dh * tl.exp2(dt[:, None] * A2)  # to dL/dh_{t-1}
+            dh = dh * _exp2(dt[:, None] * A2, FAST)  # to dL/dh_{t-1}
         tl.debug_barrier()  # the next chunk rewrites the scratch slots
     tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_en, sem="relaxed")
     tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
