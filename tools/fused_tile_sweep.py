@@ -3,12 +3,14 @@
     python tools/fused_tile_sweep.py [--batch 16] [--channels 384] [--length 4097]
     python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --bwd-block-e 4 8 16 32 --bwd-num-warps 1 2
+    python tools/fused_tile_sweep.py --skip-sweep --skip-profile --conv-tiles 32:32:4 64:64:4
 
 Prints ms per forward call of the scan stage (``bidirectional_selective_scan``) and of the whole fused
 op for block_e x num_warps x segments, ms per forward + backward for each walk-backward tile
-(``--bwd-block-e`` x ``--bwd-num-warps``), then torch-profiler tables: the fused op forward, forward +
-backward, and (with ``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that
-bounds each is named.
+(``--bwd-block-e`` x ``--bwd-num-warps`` x ``--bwd-segments``), the conv kernels per tile
+(``--conv-tiles``), then torch-profiler tables: the fused op forward, forward + backward, and (with
+``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that bounds each
+is named.
 """
 import argparse
 import itertools
@@ -69,6 +71,9 @@ def main():
     parser.add_argument("--bwd-block-e", nargs="*", type=int, default=[],
                         help="also time forward + backward for these walk-backward channel blocks")
     parser.add_argument("--bwd-num-warps", nargs="+", type=int, default=[1])
+    parser.add_argument("--bwd-segments", nargs="+", type=int, default=[0], help="0: the default")
+    parser.add_argument("--conv-tiles", nargs="*", default=[], metavar="E:L:WARPS",
+                        help="also time the conv kernels (forward; forward + backward) for these tiles")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-profile", action="store_true", help="no profiler tables of the fused op")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
@@ -100,21 +105,43 @@ def main():
                     bidirectional_scan_fused(*inputs)
                 torch.cuda.synchronize()
             print(table(prof, 10))
+    if args.conv_tiles:
+        x = inputs[0].detach().clone().requires_grad_()
+        w = torch.randn(2, args.channels, 4, device="cuda", requires_grad=True)
+        b = torch.randn(2, args.channels, device="cuda", requires_grad=True)
+        gu = torch.randn(2, args.batch, args.length, args.channels, device="cuda", dtype=x.dtype).transpose(2, 3)
+    for tile in args.conv_tiles:
+        saved = fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS
+        fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS = (int(v) for v in tile.split(":"))
+        times = []
+        for kind in ("triton", "torch"):
+            os.environ["VIM_FUSED_CONV_BACKWARD"] = kind
+            try:
+                with torch.no_grad():
+                    fwd = tt.do_bench(lambda: fb._BidirectionalConvSiLU.apply(x, w, b), warmup=5, rep=40)
+                both = tt.do_bench(lambda: torch.autograd.grad(fb._BidirectionalConvSiLU.apply(x, w, b), (x, w, b),
+                                                               gu), warmup=5, rep=40)
+                times.append(f"fwd {fwd:.3f} ms, fwd+bwd ({kind} backward) {both:.3f} ms")
+            except Exception as e:
+                times.append(type(e).__name__)
+        os.environ.pop("VIM_FUSED_CONV_BACKWARD")
+        fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS = saved
+        print(f"conv tile {tile}: " + "; ".join(times), flush=True)
     grad_inputs = [t.detach().clone().requires_grad_() if isinstance(t, torch.Tensor) else t for t in inputs]
     out = bidirectional_scan_fused(*grad_inputs)
     grad = torch.randn_like(out)
-    for block_e, warps in itertools.product(args.bwd_block_e, args.bwd_num_warps):
+    for block_e, warps, segs in itertools.product(args.bwd_block_e, args.bwd_num_warps, args.bwd_segments):
         saved = fb.BWD_WALK_BLOCK_E, fb.BWD_WALK_NUM_WARPS
         fb.BWD_WALK_BLOCK_E, fb.BWD_WALK_NUM_WARPS = block_e, warps
         try:
-            step = lambda: bidirectional_scan_fused(*grad_inputs).backward(grad)  # noqa: E731
+            step = lambda: bidirectional_scan_fused(*grad_inputs, bwd_segments=segs or None).backward(grad)  # noqa
             ms = f"{tt.do_bench(step, warmup=3, rep=60):.3f} ms"
         except Exception as e:
             ms = type(e).__name__
         finally:
             fb.BWD_WALK_BLOCK_E, fb.BWD_WALK_NUM_WARPS = saved
-        print(f"backward {fb.backward_kind()} block_e={block_e:3d} num_warps={warps}: fused op fwd+bwd {ms}",
-              flush=True)
+        print(f"backward {fb.backward_kind()} block_e={block_e:3d} num_warps={warps} segments={segs or 'default'}: "
+              f"fused op fwd+bwd {ms}", flush=True)
     if not args.skip_profile:
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(3):

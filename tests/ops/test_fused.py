@@ -138,6 +138,33 @@ def test_fused_segmented_walk(l, segments):
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
 
+@pytest.mark.parametrize("l, chunk, bwd_segments", [(37, 4, 2), (37, 4, 3), (40, 8, 5), (9, 4, 8), (5, 8, 2)])
+def test_fused_walk_backward_segments(l, chunk, bwd_segments):
+    # the backward walk cut into pieces of whole chunks: a partial last chunk, an uneven cut, one chunk
+    # a segment, more segments asked for than there are chunks
+    _check_parity(torch.float32, b=2, e=12, l=l, n=4, r=2, chunk=chunk, block_e=4, segments=2,
+                  bwd_segments=bwd_segments)
+
+
+@pytest.mark.parametrize("l", [1, 3, 37])
+def test_fused_conv_backward_twins(monkeypatch, l):
+    # the Triton conv gradient and its PyTorch twin (VIM_FUSED_CONV_BACKWARD=torch) agree; L shorter than
+    # the conv width, a partial token tile
+    from vim_backbone.ops.fused_bimamba import _BidirectionalConvSiLU
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, l, 40, generator=g).to(DEVICE).transpose(1, 2).requires_grad_()  # channels-last
+    w = (torch.randn(2, 40, 4, generator=g) * 0.5).to(DEVICE).requires_grad_()
+    b = (torch.randn(2, 40, generator=g) * 0.3).to(DEVICE).requires_grad_()
+    gu = torch.randn(2, 2, 40, l, generator=g).to(DEVICE)
+    grads = {}
+    for kind in ("triton", "torch"):
+        monkeypatch.setenv("VIM_FUSED_CONV_BACKWARD", kind)
+        grads[kind] = torch.autograd.grad(_BidirectionalConvSiLU.apply(x, w, b), (x, w, b), gu)
+    for name, a, ref in zip(("x", "weight", "bias"), grads["triton"], grads["torch"]):
+        err = (a - ref).abs().max().item()
+        assert err < 1e-4 * max(1.0, ref.abs().max().item()), f"grad {name} max err {err}"
+
+
 @pytest.mark.parametrize("l, chunk", [(1, 4), (5, 8), (37, 8), (40, 16)])
 def test_fused_chunk_backward(monkeypatch, l, chunk):
     # the chunked backward (VIM_FUSED_BACKWARD=chunk) gives the same gradients; partial last chunk,
@@ -252,7 +279,7 @@ def test_fused_matches_reference_gpu(dtype, l, backward, monkeypatch):
 @pytest.mark.parametrize("segments", [None, 1, 3])
 def test_fused_segments_gpu(segments):
     # the default cut (batch 2: the most segments), none, and an uneven cut; forward and walk backward
-    _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments)
+    _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments, bwd_segments=segments)
 
 
 def test_default_segments():

@@ -19,8 +19,9 @@ and write rows and the scan's per-token loads are contiguous over channels:
      (B, L, E) rows ``out_proj`` reads.
 Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
 chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token walk run backwards, or
-with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), the conv gradient recomputed in
-PyTorch, and the GEMM gradients by autograd.
+with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton launches for the conv
+gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` uses PyTorch's conv
+instead), and the GEMM gradients by autograd.
 """
 import os
 from functools import lru_cache
@@ -48,6 +49,7 @@ DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backwa
 SEGMENT_TARGET_PROGRAMS = 1536
 SEGMENT_MIN_TOKENS = 256
 MAX_SEGMENTS = 8
+CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 32, 4  # conv kernels' (channels, tokens) tile
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 8  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
@@ -96,28 +98,44 @@ class _BidirectionalConvSiLU(torch.autograd.Function):
         width = weight.shape[-1]
         # channels-last in memory, (2, B, L, E): rows of the x_proj GEMM, and coalesced per-token loads
         u = x.new_empty(2, batch, length, channels).transpose(2, 3)
-        block_e, block_l = 32, 32
-        grid = (_cdiv(length, block_l), _cdiv(channels, block_e), batch)
+        grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
         k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(), *u.stride(),
-                                 W=width, BLOCK_E=block_e, BLOCK_L=block_l, FAST=not _interpreting())
+                                 W=width, BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(),
+                                 num_warps=CONV_NUM_WARPS)
         ctx.save_for_backward(x, weight, bias)
         return u
 
     @staticmethod
     def backward(ctx, grad_u: torch.Tensor):
-        # NOTE: the conv is a small share of the block; its gradient is recomputed with cuDNN in fp32
         x, weight, bias = ctx.saved_tensors
-        with torch.enable_grad():
-            xf = x.detach().float().requires_grad_()
-            w = weight.detach().requires_grad_()
-            b = bias.detach().requires_grad_()
-            u = _bidirectional_conv_silu_torch(xf, w, b)
-            gx, gw, gb = torch.autograd.grad(u, (xf, w, b), grad_u.float())
-        return gx.to(x.dtype), gw, gb
+        if os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton") == "torch":  # the PyTorch twin (A/B timing)
+            with torch.enable_grad():
+                xf = x.detach().float().requires_grad_()
+                w = weight.detach().requires_grad_()
+                b = bias.detach().requires_grad_()
+                u = _bidirectional_conv_silu_torch(xf, w, b)
+                gx, gw, gb = torch.autograd.grad(u, (xf, w, b), grad_u.float())
+            return gx.to(x.dtype), gw, gb
+        k = load_fused_kernels()
+        batch, channels, length = x.shape
+        width = weight.shape[-1]
+        # gp = grad of the pre-activations (2, B, E, L) fp32, channels-last like u; then gx from its taps
+        gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
+        gw = torch.zeros_like(weight, dtype=torch.float32)
+        gb = torch.zeros_like(bias, dtype=torch.float32)
+        gx = x.new_empty(batch, length, channels).transpose(1, 2)
+        grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
+        k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
+                                     *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BLOCK_E,
+                                     BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_NUM_WARPS)
+        k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
+                                   BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, num_warps=CONV_NUM_WARPS)
+        return gx, gw.to(weight.dtype), gb.to(bias.dtype)
 
 
 def _bidirectional_conv_silu_torch(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """PyTorch twin of the conv kernel (same layouts): used for the gradient."""
+    """PyTorch twin of the conv kernel (same layouts); its autograd is the gradient with
+    ``VIM_FUSED_CONV_BACKWARD=torch``."""
     channels, length = x.shape[1], x.shape[2]
     width = weight.shape[-1]
     w = weight.to(x.dtype)
@@ -144,7 +162,7 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
-                segments: Optional[int]):
+                segments: Optional[int], bwd_segments: Optional[int] = None):
         k = load_fused_kernels()
         _, batch, channels, length = u.shape
         state = A.shape[-1]
@@ -179,6 +197,7 @@ class _BidirectionalScan(torch.autograd.Function):
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
         ctx.chunk = chunk
+        ctx.bwd_segments = bwd_segments
         return out
 
     @staticmethod
@@ -198,15 +217,30 @@ class _BidirectionalScan(torch.autograd.Function):
         strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
         if backward_kind() == "walk":
             block_e = BWD_WALK_BLOCK_E
+            fast = not _interpreting()
             # channels-last like u; dz per direction, summed below (no atomics on the big tensors)
             du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
                             for t in (u.dtype, dt.dtype, torch.float32))
-            grid = (_cdiv(channels, block_e), batch, 2)
-            scratch = torch.empty(grid[0] * batch * 2 * chunk * block_e * state, **f32)
+            segments = ctx.bwd_segments
+            if segments is None:
+                segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
+            seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
+            segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
+            grid = (_cdiv(channels, block_e), batch, 2 * segments)
+            seg_dh = seg_dt = dA  # dummy pointers for one segment
+            if segments > 1:  # the dh each later segment sends back, and its total step
+                seg_dh = torch.empty(2, batch, channels, segments, state, **f32)
+                seg_dt = torch.empty(2, batch, channels, segments, **f32)
+                k._scan_bwd_seg_kernel[grid[:2] + (2 * (segments - 1),)](
+                    dt, Cm, z, A, dt_bias, grad_out, seg_dh, seg_dt, channels, length, n_chunks, seg_chunks,
+                    *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride(),
+                    N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
+                    num_warps=BWD_WALK_NUM_WARPS)
+            scratch = torch.empty(grid[0] * batch * 2 * segments * chunk * block_e * state, **f32)
             k._scan_bwd_walk_kernel[grid](
                 u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
-                channels, length, n_chunks, *strides, *du.stride(),
-                N=state, BLOCK_E=block_e, CHUNK=chunk, FAST=not _interpreting(), num_warps=BWD_WALK_NUM_WARPS,
+                channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks,
+                N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast, num_warps=BWD_WALK_NUM_WARPS,
             )
             dz = dz2[0] + dz2[1]
         else:
@@ -221,7 +255,7 @@ class _BidirectionalScan(torch.autograd.Function):
                 N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, FAST=not _interpreting(), num_warps=8,
             )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None, None)
+                dbias.to(dt_bias.dtype), None, None, None, None, None)
 
 
 def backward_kind() -> str:
@@ -298,6 +332,7 @@ def bidirectional_scan_fused(
     chunk: Optional[int] = None,
     num_warps: Optional[int] = None,
     segments: Optional[int] = None,
+    bwd_segments: Optional[int] = None,
 ) -> torch.Tensor:
     """Both Vim scan directions, gated and averaged: ``(y_f + y_b) * silu(z) / 2``, (B, E, L).
 
@@ -317,6 +352,8 @@ def bidirectional_scan_fused(
         num_warps (int, optional): warps per forward program. Defaults to ``DEFAULT_NUM_WARPS``.
         segments (int, optional): pieces each direction's walk is cut into (parallel programs, plus a
             pass for the segment states); 1 for none. Defaults to :func:`default_segments`.
+        bwd_segments (int, optional): the same for the walk backward (pieces of whole chunks, plus a pass
+            for the gradient each piece sends back). Defaults to :func:`default_segments`.
     """
     _check(x, z, x_proj_w_f, dt_rank, d_state)
     block_e = block_e or DEFAULT_BLOCK_E
@@ -347,13 +384,15 @@ def bidirectional_scan_fused(
     A = _pair(A_f, A_b, torch.float32).contiguous()
     D = _pair(D_f, D_b, torch.float32).contiguous()
     dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()
-    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments)
+    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
+                                    bwd_segments)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
                                  Cm: torch.Tensor, D: torch.Tensor, z: torch.Tensor, dt_bias: torch.Tensor,
                                  block_e: Optional[int] = None, chunk: Optional[int] = None,
-                                 num_warps: Optional[int] = None, segments: Optional[int] = None) -> torch.Tensor:
+                                 num_warps: Optional[int] = None, segments: Optional[int] = None,
+                                 bwd_segments: Optional[int] = None) -> torch.Tensor:
     """The scan stage of the fused op alone: ``(y_0 + y_1) * silu(z) / 2``, (B, E, L).
 
     Direction 0 scans t = 0 .. L - 1, direction 1 t = L - 1 .. 0, both over the original order.
@@ -366,7 +405,7 @@ def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Ten
     """
     return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A.float().contiguous(), D.float().contiguous(),
                                     dt_bias.float().contiguous(), block_e or DEFAULT_BLOCK_E,
-                                    chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments)
+                                    chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments)
 
 
 def _direction_ref(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A, D, dt_rank, d_state):
@@ -403,10 +442,12 @@ def bidirectional_scan_ref(
     chunk: Optional[int] = None,
     num_warps: Optional[int] = None,
     segments: Optional[int] = None,
+    bwd_segments: Optional[int] = None,
 ) -> torch.Tensor:
     """Pure-PyTorch twin of :func:`bidirectional_scan_fused` (flip copies, two reference scans).
 
-    ``block_e``, ``chunk``, ``num_warps`` and ``segments`` are accepted for signature parity and ignored.
+    ``block_e``, ``chunk``, ``num_warps``, ``segments`` and ``bwd_segments`` are accepted for signature
+    parity and ignored.
     """
     o_f = _direction_ref(x, z, conv_w_f, conv_b_f, x_proj_w_f, dt_proj_w_f, dt_proj_b_f, A_f, D_f, dt_rank, d_state)
     o_b = _direction_ref(x.flip(-1), z.flip(-1), conv_w_b, conv_b_b, x_proj_w_b, dt_proj_w_b, dt_proj_b_b, A_b, D_b,

@@ -113,6 +113,77 @@ def _conv_fwd_kernel(
     tl.store(out_f + s_u_d, acc_b.to(u_ptr.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def _conv_bwd_pre_kernel(
+    x_ptr, w_ptr, b_ptr, gu_ptr, gp_ptr, gw_ptr, gb_ptr,
+    E, L,
+    s_x_b, s_x_e, s_x_l,
+    s_g_d, s_g_b, s_g_e, s_g_l,
+    s_p_d, s_p_b, s_p_e, s_p_l,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, FAST: tl.constexpr,
+):
+    """Conv backward, step 1: ``gp[d] = gu[d] * silu'(pre[d])`` (pre recomputed from x), fp32, and the
+    weight / bias gradients ``gw[d, e, k] += sum_t gp[d] x[tap k]``, ``gb[d, e] += sum_t gp[d]`` (atomics
+    over the (L, batch) tiles). ``silu'(p) = sig(p) (1 + p (1 - sig(p)))``.
+    """
+    pid_l = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    mask_e = offs_e < E
+    mask = mask_e[:, None] & (offs_l < L)[None, :]
+    x_base = x_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e
+    for d in tl.static_range(2):
+        pre = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        pre += tl.load(b_ptr + d * E + offs_e, mask=mask_e, other=0.0)[:, None]
+        for k in tl.static_range(W):
+            # forward tap k reads x[t - (W - 1) + k]; backward tap k reads x[t + (W - 1) - k]
+            t = offs_l - (W - 1) + k if d == 0 else offs_l + (W - 1) - k
+            xk = tl.load(x_base + t[None, :] * s_x_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :],
+                         other=0.0).to(tl.float32)
+            pre += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * xk
+        sig = _sigmoid(pre, FAST)
+        gu = tl.load(gu_ptr + d * s_g_d + pid_b * s_g_b + offs_e[:, None] * s_g_e + offs_l[None, :] * s_g_l,
+                     mask=mask, other=0.0).to(tl.float32)
+        gp = gu * sig * (1.0 + pre * (1.0 - sig))  # zero outside the tile's valid part (gu = 0 there)
+        tl.store(gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e + offs_l[None, :] * s_p_l, gp,
+                 mask=mask)
+        tl.atomic_add(gb_ptr + d * E + offs_e, tl.sum(gp, axis=1), mask=mask_e, sem="relaxed")
+        for k in tl.static_range(W):
+            t = offs_l - (W - 1) + k if d == 0 else offs_l + (W - 1) - k
+            xk = tl.load(x_base + t[None, :] * s_x_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :],
+                         other=0.0).to(tl.float32)
+            tl.atomic_add(gw_ptr + (d * E + offs_e) * W + k, tl.sum(gp * xk, axis=1), mask=mask_e, sem="relaxed")
+
+
+@triton.jit
+def _conv_bwd_x_kernel(
+    gp_ptr, w_ptr, gx_ptr,
+    E, L,
+    s_p_d, s_p_b, s_p_e, s_p_l,
+    s_x_b, s_x_e, s_x_l,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
+):
+    """Conv backward, step 2: ``gx[s] = sum_k w[0, k] gp[0, s + W - 1 - k] + w[1, k] gp[1, s - (W - 1) + k]``
+    (the transposed taps of both directions), written in gx's dtype and strides."""
+    pid_l = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    mask_e = offs_e < E
+    acc = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    for d in tl.static_range(2):
+        base = gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e
+        for k in tl.static_range(W):
+            t = offs_l + (W - 1) - k if d == 0 else offs_l - (W - 1) + k
+            g = tl.load(base + t[None, :] * s_p_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :], other=0.0)
+            acc += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * g
+    tl.store(gx_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e + offs_l[None, :] * s_x_l,
+             acc.to(gx_ptr.dtype.element_ty), mask=mask_e[:, None] & (offs_l < L)[None, :])
+
+
 # ------------------------------------------------------------------------------------------------ scan
 
 
@@ -428,9 +499,10 @@ def _scan_bwd_walk_kernel(
     s_z_b, s_z_e, s_z_l,
     s_g_b, s_g_e, s_g_l,
     s_o_d, s_o_b, s_o_e, s_o_l,
-    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, FAST: tl.constexpr,
+    seg_dh_ptr, seg_dt_ptr, seg_chunks,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, SEGMENTS: tl.constexpr, FAST: tl.constexpr,
 ):
-    """Gradients of the token walk; one program per (channel block, batch row, direction), as the forward.
+    """Gradients of the token walk; one program per (channel block, batch row, direction, segment).
 
     Chunks of CHUNK tokens are visited in reverse scan order. Per chunk the states are recomputed by
     walking forward from the saved chunk-entry state into ``scratch`` (this program's CHUNK slots of
@@ -438,10 +510,14 @@ def _scan_bwd_walk_kernel(
     ``dh_t = C_t dy_t + a_{t+1} dh_{t+1}``; ``a_t h_{t-1}`` is ``h_t - dt_t u_t B_t``, never a division.
     du, ddt (raw dt, before bias and softplus) and the per-direction dz are written with the layout of
     ``du`` (``s_o_*``); dB, dC (2, B, N, L) and dA, dD, dbias are fp32 sums over channel blocks (atomics).
+    With SEGMENTS > 1 the walk is cut into SEGMENTS runs of ``seg_chunks`` chunks (in scan order); a
+    segment starts from the dh that the later segments send it, composed from their summaries
+    (``_scan_bwd_seg_kernel``): ``dh_in(s) = out(s + 1) + exp(A sum dt_{s+1}) dh_in(s + 1)``.
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
-    d = tl.program_id(2)
+    d = tl.program_id(2) // SEGMENTS
+    seg = tl.program_id(2) % SEGMENTS
     n_batch = tl.num_programs(1)
     n_eblocks = tl.num_programs(0)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
@@ -460,16 +536,25 @@ def _scan_bwd_walk_kernel(
     g_p = g_ptr + pid_b * s_g_b + offs_e * s_g_e
     o_off = d * s_o_d + pid_b * s_o_b + offs_e * s_o_e  # du, ddt, dz share this layout
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
-    prog = (d * n_batch + pid_b) * n_eblocks + pid_e
+    prog = ((d * n_batch + pid_b) * SEGMENTS + seg) * n_eblocks + pid_e
     scr = scratch_ptr + prog * (CHUNK * BLOCK_E * N) + tl.arange(0, BLOCK_E)[:, None] * N + offs_n[None, :]
     dBC = ((d * n_batch + pid_b) * N + offs_n) * L  # dB, dC: (2, B, N, L) contiguous
     step = 1 - 2 * d
 
     dh = tl.zeros((BLOCK_E, N), tl.float32)
+    if SEGMENTS > 1:  # the dh entering this segment from the later ones (scan order), last first
+        seg_row = ((d * n_batch + pid_b) * E + offs_e[:, None]) * SEGMENTS
+        for i in range(0, SEGMENTS - 1 - seg):
+            j = SEGMENTS - 1 - i
+            dh = tl.load(seg_dh_ptr + (seg_row + j) * N + offs_n[None, :], mask=mask_en, other=0.0) + \
+                _exp2(A2 * tl.load(seg_dt_ptr + seg_row + j, mask=mask_en, other=0.0), FAST) * dh
     dA_acc = tl.zeros((BLOCK_E, N), tl.float32)
     dD_acc = tl.zeros((BLOCK_E,), tl.float32)
     dbias_acc = tl.zeros((BLOCK_E,), tl.float32)
-    for c in range(n_chunks):
+    # this segment's chunks in scan order are [p_begin, p_end); c counts them in reverse scan order
+    p_begin = seg * seg_chunks
+    p_end = tl.minimum(n_chunks, p_begin + seg_chunks)
+    for c in range(n_chunks - p_end, n_chunks - p_begin):
         tc = (n_chunks - 1 - c) + d * (2 * c - n_chunks + 1)  # token chunk: last (forward) / first (backward)
         t_lo = tc * CHUNK
         t_hi = tl.minimum(L, t_lo + CHUNK) - 1
@@ -518,3 +603,60 @@ def _scan_bwd_walk_kernel(
     tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_en, sem="relaxed")
     tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
     tl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e, sem="relaxed")
+
+
+@triton.jit
+def _scan_bwd_seg_kernel(
+    dt_ptr, C_ptr, z_ptr, A_ptr, bias_ptr, g_ptr, seg_dh_ptr, seg_dt_ptr,
+    E, L, n_chunks, seg_chunks,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_e, s_z_l,
+    s_g_b, s_g_e, s_g_l,
+    N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, SEGMENTS: tl.constexpr, FAST: tl.constexpr,
+):
+    """Summaries of backward segments 1 .. SEGMENTS - 1 for ``_scan_bwd_walk_kernel``.
+
+    For segment s, walked in reverse scan order from dh = 0: ``out(s)``, the dh it sends to the state
+    before its first token (``seg_dh`` (2, B, E, SEGMENTS, N) fp32), and its total step ``sum dt``
+    (``seg_dt`` (2, B, E, SEGMENTS)). Needs no states: ``dh_t = C_t dy_t + a_{t+1} dh_{t+1}``.
+    """
+    pid_e = tl.program_id(0)
+    pid_b = tl.program_id(1)
+    d = tl.program_id(2) // (SEGMENTS - 1)
+    seg = tl.program_id(2) % (SEGMENTS - 1) + 1
+    n_batch = tl.num_programs(1)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_n = tl.arange(0, N)
+    mask_e = offs_e < E
+    mask_en = mask_e[:, None]
+    A2 = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_en, other=0.0) * LOG2E
+    bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e * s_dt_e
+    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
+    z_p = z_ptr + pid_b * s_z_b + offs_e * s_z_e
+    g_p = g_ptr + pid_b * s_g_b + offs_e * s_g_e
+    step = 1 - 2 * d
+
+    dh = tl.zeros((BLOCK_E, N), tl.float32)
+    dt_sum = tl.zeros((BLOCK_E,), tl.float32)
+    p_begin = seg * seg_chunks
+    p_end = tl.minimum(n_chunks, p_begin + seg_chunks)
+    for c in range(n_chunks - p_end, n_chunks - p_begin):
+        tc = (n_chunks - 1 - c) + d * (2 * c - n_chunks + 1)  # as in _scan_bwd_walk_kernel
+        t_lo = tc * CHUNK
+        t_hi = tl.minimum(L, t_lo + CHUNK) - 1
+        n_tok = t_hi - t_lo + 1
+        ts = t_lo + d * (t_hi - t_lo)
+        for j in range(0, n_tok):
+            t = ts + (n_tok - 1 - j) * step
+            dt = _softplus(tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias, FAST)
+            Ct = tl.load(C_p + t * s_C_l).to(tl.float32)
+            zz = tl.load(z_p + t * s_z_l, mask=mask_e, other=0.0).to(tl.float32)
+            g = tl.load(g_p + t * s_g_l, mask=mask_e, other=0.0).to(tl.float32)
+            dy = g * zz * _sigmoid(zz, FAST) * 0.5
+            dh = (dh + Ct[None, :] * dy[:, None]) * _exp2(dt[:, None] * A2, FAST)
+            dt_sum += dt
+    row = ((d * n_batch + pid_b) * E + offs_e) * SEGMENTS + seg
+    tl.store(seg_dh_ptr + row[:, None] * N + offs_n[None, :], dh, mask=mask_en)
+    tl.store(seg_dt_ptr + row, dt_sum, mask=mask_e)
