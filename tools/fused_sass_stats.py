@@ -4,10 +4,11 @@
     python tools/fused_sass_stats.py --arch 90 --configs 8:1 32:1 --store-states
 
 Pointers and strides are declared 16-byte aligned / divisible by 16, as the launcher specialises them
-for Vim's shapes. For each (block_e, num_warps) it prints the registers per thread, local-memory (spill) bytes, and the
-machine instructions of the four-token loop body that bound a token step: MUFU (exp2 / log2 / rcp on
+for Vim's shapes. For each (block_e, num_warps) it prints the registers per thread, local-memory (spill)
+bytes, the machine instructions that bound a token step in the whole kernel: MUFU (exp2 / log2 / rcp on
 the special-function units), SHFL (lane shuffles of the reductions over N), BAR (barriers) and LDG /
-STG (global loads / stores), plus the state tile's layout (``threadsPerWarp`` along (N, channels)).
+STG (global loads / stores), the instructions and MUFU of the token loop alone (four token steps), and
+the state tile's layout (``threadsPerWarp`` along (N, channels)).
 Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
 """
 import argparse
@@ -79,6 +80,17 @@ def sass_stats(compiled) -> dict:
     local = int(re.search(r"LOCAL:(\d+)", usage).group(1))
     instructions = [line for line in sass.splitlines() if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
     counts = {op: sum(1 for line in instructions if re.search(rf"\b{op}\b", line)) for op in COUNTED}
+    # the token loop: from the label a backward branch jumps to, to that branch (four token steps)
+    lines = sass.splitlines()
+    loop = []
+    for i, line in enumerate(lines):
+        m = re.search(r"BRA `?\(?(\.L_x_\d+)\)?", line)
+        if m:
+            start = next((j for j in range(i) if lines[j].startswith(m.group(1) + ":")), None)
+            if start is not None and i - start > len(loop):
+                loop = [x for x in lines[start:i + 1] if re.search(r"/\*[0-9a-f]{4,}\*/", x)]
+    counts["loop_instructions"] = len(loop)
+    counts["loop_MUFU"] = sum(1 for line in loop if re.search(r"\bMUFU\b", line))
     layout = re.search(r"#blocked = #ttg\.blocked<\{([^}]*)\}>", compiled.asm["ttgir"])
     return dict(registers=regs, spill_bytes=local, instructions=len(instructions), **counts,
                 layout=layout.group(1) if layout else "?")
@@ -95,14 +107,16 @@ def main(argv=None):
     if os.environ.get("TRITON_INTERPRET") == "1":
         p.error("TRITON_INTERPRET=1 replaces the kernels by interpreted functions: unset it")
     rows = []
-    print("| block_e | warps | registers | spill bytes | instructions | MUFU | SHFL | BAR | LDG | STG | layout |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| block_e | warps | registers | spill bytes | instructions | MUFU | SHFL | BAR | LDG | STG | loop instructions "
+          "| loop MUFU | layout |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cfg in args.configs:
         block_e, warps = (int(v) for v in cfg.split(":"))
         st = sass_stats(compile_forward(block_e, warps, args.arch, args.dtype, args.store_states))
         rows.append(dict(block_e=block_e, num_warps=warps, **st))
         print(f"| {block_e} | {warps} | {st['registers']} | {st['spill_bytes']} | {st['instructions']} | "
-              + " | ".join(str(st[op]) for op in COUNTED) + f" | {st['layout']} |", flush=True)
+              + " | ".join(str(st[op]) for op in COUNTED + ("loop_instructions", "loop_MUFU"))
+              + f" | {st['layout']} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -9,8 +9,9 @@ loss of every step is finite, the GradScaler skips fewer than 10% of the steps, 
 The scan backend is the automatic choice (``mamba_ssm`` when installed), as in a user's training.
 
 Each case trains in a child process (``python -X faulthandler``), so a crash fails that case with the
-child's stderr (the Python stack of the faulting thread) instead of ending the test session: on an
-H200 (2026-11-27) the det/bfloat16 case died with a segmentation fault, cause not found yet.
+child's stderr (the Python stack of the faulting thread) instead of ending the test session. (The
+segmentation fault seen on an H200 on 2026-11-27 came from mmcv's ``get_compiling_cuda_version`` in the
+test process, not from training: see :func:`mmcv_cuda_ops`.)
 Skipped without CUDA, and the det cases without mmcv's CUDA ops (RoIAlign, nms).
 """
 import copy
@@ -54,12 +55,15 @@ TASKS: Dict[str, tuple] = {
 
 
 def mmcv_cuda_ops() -> bool:
-    """mmcv was compiled with its CUDA ops (a CPU-only build reports 'not available')."""
-    try:
-        from mmcv.ops import get_compiling_cuda_version
-    except ImportError:
-        return False
-    return get_compiling_cuda_version() not in ("", "not available")
+    """mmcv's nms runs on a CUDA tensor (probed in a child process).
+
+    NOTE: ``mmcv.ops.get_compiling_cuda_version()`` died with a segmentation fault for mmcv 2.1.0 built
+    against torch 2.11 + CUDA 13.0 on an H200 (2026-11-27) while the ops worked, so an op is run instead,
+    away from the test process.
+    """
+    code = ("import torch; from mmcv.ops import nms; "
+            "nms(torch.tensor([[0., 0., 10., 10.]], device='cuda'), torch.ones(1, device='cuda'), 0.5)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 def toy_train_steps(task: str, data_root: str, steps: int, device: torch.device,

@@ -127,13 +127,14 @@ def test_automatic_choice_on_cuda(monkeypatch, have_mamba):
     monkeypatch.setattr(fb, "fused_available", lambda device: True)
     cuda = torch.device("cuda")
     stock = "mamba_ssm" if have_mamba else "fused"
-    assert resolve_backend(None, cuda, grad=False, batch=16) == "fused"
-    assert resolve_backend(None, cuda, grad=False, batch=8) == stock  # small batches: fused programs too few
-    assert resolve_backend(None, cuda, grad=False) == stock
-    assert resolve_backend(None, cuda, grad=True, batch=64) == stock
-    with torch.no_grad():
-        assert resolve_backend(None, cuda, batch=32) == "fused"
-    assert resolve_backend(None, torch.device("cpu"), grad=False) == "reference"
+    # the same in grad mode (training) and without
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            assert resolve_backend(None, cuda, batch=64) == "fused"
+            assert resolve_backend(None, cuda, batch=ops.FUSED_MIN_BATCH) == "fused"
+            assert resolve_backend(None, cuda, batch=ops.FUSED_MIN_BATCH - 1) == stock  # not measured faster
+            assert resolve_backend(None, cuda) == stock  # unknown batch counts as small
+    assert resolve_backend(None, torch.device("cpu"), batch=64) == "reference"
 
 
 def test_mamba_ssm_backend_without_causal_conv1d_warns_and_uses_reference_conv(monkeypatch):

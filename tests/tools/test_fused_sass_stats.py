@@ -40,6 +40,10 @@ def test_thread_per_channel_tile_has_no_shuffles_barriers_or_spills(tmp_path):
     assert row["SHFL"] == 0 and row["BAR"] == 0
     assert "threadsPerWarp = [1, 32]" in row["layout"]
     assert row["MUFU"] > 0 and row["LDG"] > 0
+    # the token loop runs four steps; each takes one MUFU per state (exp2 of dt A) plus four per channel
+    # (softplus: exp2, log2; gate: exp2, rcp), i.e. every approximate function is one instruction
+    assert row["loop_MUFU"] == 4 * (16 + 4)
+    assert row["loop_MUFU"] < row["loop_instructions"] < row["instructions"]
 
 
 def test_training_variant_compiles_without_spills(tmp_path):

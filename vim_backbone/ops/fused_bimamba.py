@@ -49,9 +49,15 @@ DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backwa
 SEGMENT_TARGET_PROGRAMS = 1536
 SEGMENT_MIN_TOKENS = 256
 MAX_SEGMENTS = 8
-CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 32, 4  # conv kernels' (channels, tokens) tile
+# The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
+# 16 channels a program, cut into 4 pieces at batch 16 (8.86 ms; 9.79 ms with 8 channels and 2 pieces)
+# and 8 at batch 8 (4.62 ms; 5.77 ms) -- twice the forward's program target.
+BWD_SEGMENT_TARGET_PROGRAMS = 3072
+# conv kernels' (channels, tokens) tile; H200 at B = 16, L = 4097, E = 384: forward 0.106 ms, forward +
+# backward 0.594 ms (32 x 32: 0.143 / 0.905 ms; PyTorch's conv backward: 3.62 ms)
+CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 64, 4
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
-BWD_WALK_BLOCK_E = 8  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
+BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
@@ -150,10 +156,11 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
-def default_segments(programs: int, length: int) -> int:
-    """Segments per walk when not given: enough for ~SEGMENT_TARGET_PROGRAMS programs, none shorter than
-    SEGMENT_MIN_TOKENS tokens, at most MAX_SEGMENTS. ``programs``: channel blocks x batch x 2 directions."""
-    want = max(1, round(SEGMENT_TARGET_PROGRAMS / max(programs, 1)))
+def default_segments(programs: int, length: int, target: Optional[int] = None) -> int:
+    """Segments per walk when not given: enough for ~``target`` programs (SEGMENT_TARGET_PROGRAMS), none
+    shorter than SEGMENT_MIN_TOKENS tokens, at most MAX_SEGMENTS. ``programs``: channel blocks x batch x
+    2 directions."""
+    want = max(1, round((target or SEGMENT_TARGET_PROGRAMS) / max(programs, 1)))
     return max(1, min(want, MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
 
 
@@ -223,7 +230,7 @@ class _BidirectionalScan(torch.autograd.Function):
                             for t in (u.dtype, dt.dtype, torch.float32))
             segments = ctx.bwd_segments
             if segments is None:
-                segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
+                segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
             seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
             segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
             grid = (_cdiv(channels, block_e), batch, 2 * segments)
