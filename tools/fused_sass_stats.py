@@ -107,8 +107,8 @@ def main(argv=None):
     if os.environ.get("TRITON_INTERPRET") == "1":
         p.error("TRITON_INTERPRET=1 replaces the kernels by interpreted functions: unset it")
     rows = []
-    print("| block_e | warps | registers | spill bytes | instructions | MUFU | SHFL | BAR | LDG | STG | loop instructions "
-          "| loop MUFU | layout |")
+    print("| block_e | warps | registers | spill bytes | instructions | MUFU | SHFL | BAR | LDG | STG "
+          "| loop instructions | loop MUFU | layout |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cfg in args.configs:
         block_e, warps = (int(v) for v in cfg.split(":"))

@@ -163,6 +163,9 @@ def test_fused_conv_backward_twins(monkeypatch, l):
     for name, a, ref in zip(("x", "weight", "bias"), grads["triton"], grads["torch"]):
         err = (a - ref).abs().max().item()
         assert err < 1e-4 * max(1.0, ref.abs().max().item()), f"grad {name} max err {err}"
+    monkeypatch.setenv("VIM_FUSED_CONV_BACKWARD", "cudnn")
+    with pytest.raises(ValueError, match="VIM_FUSED_CONV_BACKWARD"):
+        torch.autograd.grad(_BidirectionalConvSiLU.apply(x, w, b), (x, w, b), gu)
 
 
 @pytest.mark.parametrize("l, chunk", [(1, 4), (5, 8), (37, 8), (40, 16)])

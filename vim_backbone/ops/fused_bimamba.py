@@ -114,7 +114,10 @@ class _BidirectionalConvSiLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_u: torch.Tensor):
         x, weight, bias = ctx.saved_tensors
-        if os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton") == "torch":  # the PyTorch twin (A/B timing)
+        kind = os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton")
+        if kind not in ("triton", "torch"):
+            raise ValueError(f"VIM_FUSED_CONV_BACKWARD must be 'triton' or 'torch', got {kind!r}")
+        if kind == "torch":  # the PyTorch twin (A/B timing)
             with torch.enable_grad():
                 xf = x.detach().float().requires_grad_()
                 w = weight.detach().requires_grad_()

@@ -114,6 +114,15 @@ def _conv_fwd_kernel(
 
 
 @triton.jit
+def _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W: tl.constexpr, BACKWARD: tl.constexpr):
+    """x under tap ``k`` for tokens ``offs_l``, fp32, zero outside [0, L): the forward direction's tap k
+    reads x[t - (W - 1) + k], the backward's (taps reversed, anti-causal) x[t + (W - 1) - k]."""
+    t = offs_l + (W - 1) - k if BACKWARD else offs_l - (W - 1) + k
+    return tl.load(x_base + t[None, :] * s_x_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :],
+                   other=0.0).to(tl.float32)
+
+
+@triton.jit
 def _conv_bwd_pre_kernel(
     x_ptr, w_ptr, b_ptr, gu_ptr, gp_ptr, gw_ptr, gb_ptr,
     E, L,
@@ -138,10 +147,7 @@ def _conv_bwd_pre_kernel(
         pre = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
         pre += tl.load(b_ptr + d * E + offs_e, mask=mask_e, other=0.0)[:, None]
         for k in tl.static_range(W):
-            # forward tap k reads x[t - (W - 1) + k]; backward tap k reads x[t + (W - 1) - k]
-            t = offs_l - (W - 1) + k if d == 0 else offs_l + (W - 1) - k
-            xk = tl.load(x_base + t[None, :] * s_x_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :],
-                         other=0.0).to(tl.float32)
+            xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
             pre += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * xk
         sig = _sigmoid(pre, FAST)
         gu = tl.load(gu_ptr + d * s_g_d + pid_b * s_g_b + offs_e[:, None] * s_g_e + offs_l[None, :] * s_g_l,
@@ -151,9 +157,7 @@ def _conv_bwd_pre_kernel(
                  mask=mask)
         tl.atomic_add(gb_ptr + d * E + offs_e, tl.sum(gp, axis=1), mask=mask_e, sem="relaxed")
         for k in tl.static_range(W):
-            t = offs_l - (W - 1) + k if d == 0 else offs_l + (W - 1) - k
-            xk = tl.load(x_base + t[None, :] * s_x_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :],
-                         other=0.0).to(tl.float32)
+            xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
             tl.atomic_add(gw_ptr + (d * E + offs_e) * W + k, tl.sum(gp * xk, axis=1), mask=mask_e, sem="relaxed")
 
 
