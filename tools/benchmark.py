@@ -415,6 +415,8 @@ def label_of(model: str, impl: str) -> str:
 
 
 def environment(device: torch.device) -> dict:
+    from vim_backbone.ops.fused_bimamba import fused_settings
+
     def version(module: str) -> Optional[str]:
         try:
             from importlib.metadata import version as v
@@ -433,6 +435,7 @@ def environment(device: torch.device) -> dict:
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32,
         cudnn_benchmark=torch.backends.cudnn.benchmark, cpu_threads=torch.get_num_threads(),
+        fused=fused_settings(),
     )
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)

@@ -34,6 +34,7 @@ if ROOT not in sys.path:
 
 from vim_backbone.layers import BiMambaMixer  # noqa: E402
 from vim_backbone.ops import BACKENDS, get_backend, resolve_backend  # noqa: E402
+from vim_backbone.ops.fused_bimamba import fused_settings  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -208,7 +209,8 @@ def main(argv=None) -> dict:
                               flush=True)
     env = dict(device=str(device), torch=torch.__version__, cuda=torch.version.cuda, python=platform.python_version(),
                device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine(),
-               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               fused=fused_settings())
     try:
         from importlib.metadata import version
         env["mamba_ssm"] = version("mamba-ssm")

@@ -159,6 +159,16 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
+def fused_settings() -> dict:
+    """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
+    return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
+                segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
+                max_segments=MAX_SEGMENTS, backward=backward_kind(), bwd_walk_block_e=BWD_WALK_BLOCK_E,
+                bwd_walk_num_warps=BWD_WALK_NUM_WARPS, bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
+                conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
+                conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"))
+
+
 def default_segments(programs: int, length: int, target: Optional[int] = None) -> int:
     """Segments per walk when not given: enough for ~``target`` programs (SEGMENT_TARGET_PROGRAMS), none
     shorter than SEGMENT_MIN_TOKENS tokens, at most MAX_SEGMENTS. ``programs``: channel blocks x batch x
