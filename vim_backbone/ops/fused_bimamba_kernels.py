@@ -8,9 +8,13 @@ Layouts (logical shapes; any strides, the fused op allocates its activations cha
 
 The backward direction is the forward recipe applied to the flipped sequence, expressed in the original
 order: an anti-causal conv with the taps reversed, and a scan that runs from t = L - 1 down to 0. The
-forward kernel walks the tokens one at a time; the backward kernel works on chunks of CHUNK tokens with
-``tl.associative_scan``, in which scan step ``s`` of a chunk is time ``s`` (forward) or ``CHUNK - 1 - s``
-(backward).
+forward kernel walks the tokens one at a time (optionally in segments, with a pass for the segment
+states); the default backward (``_scan_bwd_walk_kernel``, with ``_scan_bwd_seg_kernel`` when segmented)
+walks them back chunk by chunk; the other backward (``_scan_bwd_kernel``) works on chunks of CHUNK tokens
+with ``tl.associative_scan``, in which scan step ``s`` of a chunk is time ``s`` (forward) or
+``CHUNK - 1 - s`` (backward). The conv has a forward kernel and two backward ones. Kernels take a FAST
+constexpr: approximate exp2 / log2 / reciprocal PTX when compiled, plain ``tl`` math under the
+interpreter.
 """
 import triton
 import triton.language as tl
