@@ -24,12 +24,17 @@ LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
+def _ptx_f32(x, ASM: tl.constexpr):
+    # one fp32 PTX instruction per element (compiled code only: the interpreter has no PTX)
+    return tl.inline_asm_elementwise(ASM, "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+
+
+@triton.jit
 def _exp2(x, FAST: tl.constexpr):
-    # FAST: one MUFU.EX2 with denormals flushed (inline PTX, compiled code only); else tl.exp2, which adds a
-    # rescale around the MUFU for inputs below -126 (the interpreter has no PTX)
+    # FAST: one MUFU.EX2 with denormals flushed; else tl.exp2, which adds a rescale around the MUFU for
+    # inputs below -126
     if FAST:
-        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
-                                         is_pure=True, pack=1)
+        return _ptx_f32(x, "ex2.approx.ftz.f32 $0, $1;")
     else:
         return tl.exp2(x)
 
@@ -38,8 +43,7 @@ def _exp2(x, FAST: tl.constexpr):
 def _log2(x, FAST: tl.constexpr):
     # FAST: one MUFU.LG2 (relative error ~2^-22) instead of libdevice's polynomial log (~20 instructions)
     if FAST:
-        return tl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
-                                         is_pure=True, pack=1)
+        return _ptx_f32(x, "lg2.approx.ftz.f32 $0, $1;")
     else:
         return tl.log2(x)
 
@@ -47,8 +51,7 @@ def _log2(x, FAST: tl.constexpr):
 @triton.jit
 def _rcp(x, FAST: tl.constexpr):
     if FAST:
-        return tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
-                                         is_pure=True, pack=1)
+        return _ptx_f32(x, "rcp.approx.ftz.f32 $0, $1;")
     else:
         return 1.0 / x
 
