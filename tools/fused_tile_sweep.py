@@ -4,13 +4,17 @@
     python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --bwd-block-e 4 8 16 32 --bwd-num-warps 1 2
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --conv-tiles 32:32:4 64:64:4
+    python tools/fused_tile_sweep.py --block-e 16 32 --num-warps 1 --nc-loads 0 1 --skip-profile
+    python tools/fused_tile_sweep.py --skip-sweep --skip-profile --model vim_tiny_patch16_224 --model-train \
+        --img-size 1024 --model-batch 8 --backend mamba_ssm
 
 Prints ms per forward call of the scan stage (``bidirectional_selective_scan``) and of the whole fused
 op for block_e x num_warps x segments, ms per forward + backward for each walk-backward tile
 (``--bwd-block-e`` x ``--bwd-num-warps`` x ``--bwd-segments``), the conv kernels per tile
 (``--conv-tiles``), then torch-profiler tables: the fused op forward, forward + backward, and (with
-``--model``) a bf16 inference forward of the backbone with ``--backend``, so the kernel that bounds each
-is named.
+``--model``) a bf16 inference forward of the backbone with ``--backend`` (``--model-train``: a bf16
+training step, forward + backward), so the kernel that bounds each is named. ``--nc-loads 0 1`` times the
+forward with plain and read-only (``ld.global.nc``) token loads.
 """
 import argparse
 import itertools
@@ -74,12 +78,16 @@ def main():
     parser.add_argument("--bwd-segments", nargs="+", type=int, default=[0], help="0: the default")
     parser.add_argument("--conv-tiles", nargs="*", default=[], metavar="E:L:WARPS",
                         help="also time the conv kernels (forward; forward + backward) for these tiles")
+    parser.add_argument("--nc-loads", nargs="+", type=int, default=[1], choices=[0, 1],
+                        help="forward token loads: 1 read-only (ld.global.nc, the default), 0 plain")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-profile", action="store_true", help="no profiler tables of the fused op")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
     parser.add_argument("--backend", default="fused")
     parser.add_argument("--img-size", type=int, default=1024)
     parser.add_argument("--model-batch", type=int, default=16)
+    parser.add_argument("--model-train", action="store_true",
+                        help="profile a training step (forward + backward of forward_features().mean()) instead")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU")
@@ -88,17 +96,20 @@ def main():
     scan_inputs = make_scan_inputs(args.batch, args.channels, args.length, torch.bfloat16)
     with torch.no_grad():
         if not args.skip_sweep:
-            for block_e, warps, segs in itertools.product(args.block_e, args.num_warps, args.segments):
+            for block_e, warps, segs, nc in itertools.product(args.block_e, args.num_warps, args.segments,
+                                                              args.nc_loads):
                 times = []
                 kw = dict(block_e=block_e, num_warps=warps, segments=segs or None)
+                fb.FWD_NC_LOADS = bool(nc)
                 for fn in (lambda: bidirectional_selective_scan(**scan_inputs, **kw),
                            lambda: bidirectional_scan_fused(*inputs, **kw)):
                     try:
                         times.append(f"{tt.do_bench(fn, warmup=5, rep=40):.3f} ms")
                     except Exception as e:  # e.g. OutOfResources for the largest tiles
                         times.append(type(e).__name__)
-                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'}: scan {times[0]}, "
-                      f"fused op {times[1]}", flush=True)
+                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'} nc_loads={nc}: "
+                      f"scan {times[0]}, fused op {times[1]}", flush=True)
+            fb.FWD_NC_LOADS = True
         if not args.skip_profile:
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
                 for _ in range(5):
@@ -150,18 +161,29 @@ def main():
         print(table(prof, 12))
     if args.model:
         from vim_backbone import create_model
-        model = create_model(args.model, num_classes=0, img_size=args.img_size, scan_backend=args.backend).cuda().eval()
+        model = create_model(args.model, num_classes=0, img_size=args.img_size, scan_backend=args.backend).cuda()
         x = torch.randn(args.model_batch, 3, args.img_size, args.img_size, device="cuda")
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-            for _ in range(2):
-                model.forward_features(x)
-            torch.cuda.synchronize()
-            with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                for _ in range(3):
+
+        def call():
+            if args.model_train:
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    loss = model.forward_features(x).float().mean()
+                loss.backward()
+            else:
+                with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
                     model.forward_features(x)
-                torch.cuda.synchronize()
-        print(f"{args.model} {args.img_size}px batch {args.model_batch} bf16 forward, backend {args.backend}, 3 calls:")
-        print(table(prof, 25))
+
+        model.train(args.model_train)
+        for _ in range(2):
+            call()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                call()
+            torch.cuda.synchronize()
+        what = "training step (forward + backward)" if args.model_train else "forward"
+        print(f"{args.model} {args.img_size}px batch {args.model_batch} bf16 {what}, backend {args.backend}, 3 calls:")
+        print(table(prof, 30))
 
 
 if __name__ == "__main__":
