@@ -42,7 +42,6 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
 
     fn = k._scan_fwd_kernel
     consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states, SEGMENTS=1, WRITE_Y=True, FAST=True,
-                  NC_LOADS=os.environ.get("NC", "1") == "1",
                   **{name: 1 for name in UNIT_STRIDES})
     signature = {}
     for name in fn.arg_names:

@@ -4,7 +4,6 @@
     python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --bwd-block-e 4 8 16 32 --bwd-num-warps 1 2
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --conv-tiles 32:32:4 64:64:4
-    python tools/fused_tile_sweep.py --block-e 16 32 --num-warps 1 --nc-loads 0 1 --skip-profile
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --model vim_tiny_patch16_224 --model-train \
         --img-size 1024 --model-batch 8 --backend mamba_ssm
 
@@ -13,8 +12,7 @@ op for block_e x num_warps x segments, ms per forward + backward for each walk-b
 (``--bwd-block-e`` x ``--bwd-num-warps`` x ``--bwd-segments``), the conv kernels per tile
 (``--conv-tiles``), then torch-profiler tables: the fused op forward, forward + backward, and (with
 ``--model``) a bf16 inference forward of the backbone with ``--backend`` (``--model-train``: a bf16
-training step, forward + backward), so the kernel that bounds each is named. ``--nc-loads 0 1`` times the
-forward with plain and read-only (``ld.global.nc``) token loads.
+training step, forward + backward), so the kernel that bounds each is named.
 """
 import argparse
 import itertools
@@ -78,8 +76,6 @@ def main():
     parser.add_argument("--bwd-segments", nargs="+", type=int, default=[0], help="0: the default")
     parser.add_argument("--conv-tiles", nargs="*", default=[], metavar="E:L:WARPS",
                         help="also time the conv kernels (forward; forward + backward) for these tiles")
-    parser.add_argument("--nc-loads", nargs="+", type=int, default=[1], choices=[0, 1],
-                        help="forward token loads: 1 read-only (ld.global.nc, the default), 0 plain")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-profile", action="store_true", help="no profiler tables of the fused op")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
@@ -96,20 +92,17 @@ def main():
     scan_inputs = make_scan_inputs(args.batch, args.channels, args.length, torch.bfloat16)
     with torch.no_grad():
         if not args.skip_sweep:
-            for block_e, warps, segs, nc in itertools.product(args.block_e, args.num_warps, args.segments,
-                                                              args.nc_loads):
+            for block_e, warps, segs in itertools.product(args.block_e, args.num_warps, args.segments):
                 times = []
                 kw = dict(block_e=block_e, num_warps=warps, segments=segs or None)
-                fb.FWD_NC_LOADS = bool(nc)
                 for fn in (lambda: bidirectional_selective_scan(**scan_inputs, **kw),
                            lambda: bidirectional_scan_fused(*inputs, **kw)):
                     try:
                         times.append(f"{tt.do_bench(fn, warmup=5, rep=40):.3f} ms")
                     except Exception as e:  # e.g. OutOfResources for the largest tiles
                         times.append(type(e).__name__)
-                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'} nc_loads={nc}: "
-                      f"scan {times[0]}, fused op {times[1]}", flush=True)
-            fb.FWD_NC_LOADS = True
+                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'}: scan {times[0]}, "
+                      f"fused op {times[1]}", flush=True)
         if not args.skip_profile:
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
                 for _ in range(5):

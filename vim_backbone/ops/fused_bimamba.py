@@ -56,9 +56,6 @@ BWD_SEGMENT_TARGET_PROGRAMS = 3072
 # conv kernels' (channels, tokens) tile; H200 at B = 16, L = 4097, E = 384: forward 0.106 ms, forward +
 # backward 0.594 ms (32 x 32: 0.143 / 0.905 ms; PyTorch's conv backward: 3.62 ms)
 CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 64, 4
-# the forward walk reads its per-token operands through the read-only path (ld.global.nc): plain loads stay
-# ordered behind the y stores, which holds every prefetch back to the end of the loop body
-FWD_NC_LOADS = True
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
@@ -168,7 +165,7 @@ def fused_settings() -> dict:
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
                 max_segments=MAX_SEGMENTS, backward=backward_kind(), bwd_walk_block_e=BWD_WALK_BLOCK_E,
                 bwd_walk_num_warps=BWD_WALK_NUM_WARPS, bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
-                conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS], fwd_nc_loads=FWD_NC_LOADS,
+                conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"))
 
 
@@ -213,10 +210,9 @@ class _BidirectionalScan(torch.autograd.Function):
         if segments > 1:  # pass 1: the end state (from zero) and total step of every segment but the last
             k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1),)](
                 *args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments,
-                WRITE_Y=False, FAST=fast, NC_LOADS=fast and FWD_NC_LOADS, num_warps=num_warps)
+                WRITE_Y=False, FAST=fast, num_warps=num_warps)
         k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                                 SEGMENTS=segments, WRITE_Y=True, FAST=fast, NC_LOADS=fast and FWD_NC_LOADS,
-                                 num_warps=num_warps)
+                                 SEGMENTS=segments, WRITE_Y=True, FAST=fast, num_warps=num_warps)
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)

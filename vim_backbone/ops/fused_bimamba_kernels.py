@@ -214,35 +214,8 @@ def _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
 
 
 @triton.jit
-def _load_nc(ptr, FAST: tl.constexpr):
-    # FAST: ld.global.nc (read-only path). Triton's own loads are plain ld.global, which ptxas keeps
-    # behind every earlier store (it cannot rule out aliasing), so the walk's prefetches of later tokens
-    # wait for this token's y store; read-only loads carry no such order. (The interpreter: tl.load.)
-    if FAST:
-        if ptr.dtype.element_ty.primitive_bitwidth == 32:
-            return tl.inline_asm_elementwise("ld.global.nc.b32 $0, [$1];", "=r,l", [ptr],
-                                             dtype=tl.float32, is_pure=True, pack=1)
-        else:
-            return tl.inline_asm_elementwise("ld.global.nc.b16 $0, [$1];", "=h,l", [ptr],
-                                             dtype=ptr.dtype.element_ty, is_pure=True, pack=1)
-    else:
-        return tl.load(ptr)
-
-
-@triton.jit
-def _load_nc_row(ptr, FAST: tl.constexpr):
-    # a thread's N states of B_t or C_t: fp32 four at a time (the fused op pads rows to 16-byte
-    # boundaries), 16-bit one at a time
-    if FAST and ptr.dtype.element_ty.primitive_bitwidth == 32:
-        return tl.inline_asm_elementwise("ld.global.nc.v4.b32 {$0, $1, $2, $3}, [$4];", "=r,=r,=r,=r,l,l,l,l",
-                                         [ptr], dtype=tl.float32, is_pure=True, pack=4)
-    else:
-        return _load_nc(ptr, FAST)
-
-
-@triton.jit
 def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L,
-                WRITE_Y: tl.constexpr, FAST: tl.constexpr = False):
+                WRITE_Y: tl.constexpr):
     """Operands of token ``t`` for BLOCK_E channels, fp32.
 
     Loads are never masked (a masked load costs a zeroing and a predicate per register): ``t`` is clamped
@@ -251,12 +224,12 @@ def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l,
     ``B`` and ``u`` stand in for them.
     """
     t = tl.minimum(tl.maximum(t, 0), L - 1)
-    u = _load_nc(u_ptr + t * s_u_l, FAST).to(tl.float32)
-    dt = _load_nc(dt_ptr + t * s_dt_l, FAST).to(tl.float32)
-    Bt = _load_nc_row(B_ptr + t * s_B_l, FAST).to(tl.float32)
+    u = tl.load(u_ptr + t * s_u_l).to(tl.float32)
+    dt = tl.load(dt_ptr + t * s_dt_l).to(tl.float32)
+    Bt = tl.load(B_ptr + t * s_B_l).to(tl.float32)
     if WRITE_Y:
-        Ct = _load_nc_row(C_ptr + t * s_C_l, FAST).to(tl.float32)
-        z = _load_nc(z_ptr + t * s_z_l, FAST).to(tl.float32)
+        Ct = tl.load(C_ptr + t * s_C_l).to(tl.float32)
+        z = tl.load(z_ptr + t * s_z_l).to(tl.float32)
     else:
         Ct = Bt
         z = u
@@ -295,7 +268,7 @@ def _scan_fwd_kernel(
     s_z_b, s_z_e, s_z_l,
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
-    SEGMENTS: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr, NC_LOADS: tl.constexpr = False,
+    SEGMENTS: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr,
 ):
     """One program: BLOCK_E channels of one batch row, one direction, one segment of the walk.
 
@@ -358,31 +331,31 @@ def _scan_fwd_kernel(
     step = 1 - 2 * d
     ta = t0 + i_begin * step
     u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta, L, WRITE_Y, NC_LOADS)
+                                      ta, L, WRITE_Y)
     u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta + step, L, WRITE_Y, NC_LOADS)
+                                      ta + step, L, WRITE_Y)
     u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta + 2 * step, L, WRITE_Y, NC_LOADS)
+                                      ta + 2 * step, L, WRITE_Y)
     u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta + 3 * step, L, WRITE_Y, NC_LOADS)
+                                      ta + 3 * step, L, WRITE_Y)
     for i in range(i_begin, i_end, 4):
         t = t0 + i * step
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, z0, t, i < i_end, d, L, y_p, s_y_l, st_p,
                                 mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 4 * step, L, WRITE_Y, NC_LOADS)
+                                          t + 4 * step, L, WRITE_Y)
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, z1, t + step, i + 1 < i_end, d, L, y_p,
                                 s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 5 * step, L, WRITE_Y, NC_LOADS)
+                                          t + 5 * step, L, WRITE_Y)
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, z2, t + 2 * step, i + 2 < i_end, d, L,
                                 y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 6 * step, L, WRITE_Y, NC_LOADS)
+                                          t + 6 * step, L, WRITE_Y)
         h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, z3, t + 3 * step, i + 3 < i_end, d, L,
                                 y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
         u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 7 * step, L, WRITE_Y, NC_LOADS)
+                                          t + 7 * step, L, WRITE_Y)
     if not WRITE_Y:
         tl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         tl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
