@@ -41,8 +41,8 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
     from vim_backbone.ops import fused_bimamba_kernels as k
 
     fn = k._scan_fwd_kernel
-    consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states, SEGMENTS=1, WRITE_Y=True, FAST=True,
-                  **{name: 1 for name in UNIT_STRIDES})
+    consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states, SEGMENTS=1, SUB=1, WRITE_Y=True,
+                  FAST=True, **{name: 1 for name in UNIT_STRIDES})
     signature = {}
     for name in fn.arg_names:
         if name in consts:

@@ -4,11 +4,12 @@
     python tools/fused_tile_sweep.py --skip-sweep --model vim_tiny_patch16_224 --img-size 1024 --model-batch 16
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --bwd-block-e 4 8 16 32 --bwd-num-warps 1 2
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --conv-tiles 32:32:4 64:64:4
+    python tools/fused_tile_sweep.py --block-e 32 --num-warps 1 --state-pieces 1 2 3 4 --skip-profile
     python tools/fused_tile_sweep.py --skip-sweep --skip-profile --model vim_tiny_patch16_224 --model-train \
         --img-size 1024 --model-batch 8 --backend mamba_ssm
 
 Prints ms per forward call of the scan stage (``bidirectional_selective_scan``) and of the whole fused
-op for block_e x num_warps x segments, ms per forward + backward for each walk-backward tile
+op for block_e x num_warps x segments x state-pass pieces, ms per forward + backward for each walk-backward tile
 (``--bwd-block-e`` x ``--bwd-num-warps`` x ``--bwd-segments``), the conv kernels per tile
 (``--conv-tiles``), then torch-profiler tables: the fused op forward, forward + backward, and (with
 ``--model``) a bf16 inference forward of the backbone with ``--backend`` (``--model-train``: a bf16
@@ -70,6 +71,8 @@ def main():
     parser.add_argument("--num-warps", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--segments", nargs="+", type=int, default=[0],
                         help="segments per walk to try (0: the default)")
+    parser.add_argument("--state-pieces", nargs="+", type=int, default=[0],
+                        help="pieces per segment in the segment-state pass to try (0: STATE_PASS_PIECES)")
     parser.add_argument("--bwd-block-e", nargs="*", type=int, default=[],
                         help="also time forward + backward for these walk-backward channel blocks")
     parser.add_argument("--bwd-num-warps", nargs="+", type=int, default=[1])
@@ -92,17 +95,21 @@ def main():
     scan_inputs = make_scan_inputs(args.batch, args.channels, args.length, torch.bfloat16)
     with torch.no_grad():
         if not args.skip_sweep:
-            for block_e, warps, segs in itertools.product(args.block_e, args.num_warps, args.segments):
+            default_pieces = fb.STATE_PASS_PIECES
+            for block_e, warps, segs, pieces in itertools.product(args.block_e, args.num_warps, args.segments,
+                                                                  args.state_pieces):
                 times = []
                 kw = dict(block_e=block_e, num_warps=warps, segments=segs or None)
+                fb.STATE_PASS_PIECES = pieces or default_pieces
                 for fn in (lambda: bidirectional_selective_scan(**scan_inputs, **kw),
                            lambda: bidirectional_scan_fused(*inputs, **kw)):
                     try:
                         times.append(f"{tt.do_bench(fn, warmup=5, rep=40):.3f} ms")
                     except Exception as e:  # e.g. OutOfResources for the largest tiles
                         times.append(type(e).__name__)
-                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'}: scan {times[0]}, "
-                      f"fused op {times[1]}", flush=True)
+                print(f"block_e={block_e:3d} num_warps={warps} segments={segs or 'default'} "
+                      f"state_pieces={fb.STATE_PASS_PIECES}: scan {times[0]}, fused op {times[1]}", flush=True)
+            fb.STATE_PASS_PIECES = default_pieces
         if not args.skip_profile:
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
                 for _ in range(5):

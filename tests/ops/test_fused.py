@@ -138,6 +138,15 @@ def test_fused_segmented_walk(l, segments):
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
 
+@pytest.mark.parametrize("pieces, l, segments", [(1, 37, 3), (3, 37, 2), (4, 40, 3), (3, 7, 2)])
+def test_fused_state_pass_pieces(monkeypatch, pieces, l, segments):
+    # the segment-state pass cut finer than the output pass (pieces per segment), composed back per segment;
+    # (3, 7, 2): one-token pieces, a last segment shorter than the others
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
+    _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
+
+
 @pytest.mark.parametrize("l, chunk, bwd_segments", [(37, 4, 2), (37, 4, 3), (40, 8, 5), (9, 4, 8), (5, 8, 2)])
 def test_fused_walk_backward_segments(l, chunk, bwd_segments):
     # the backward walk cut into pieces of whole chunks: a partial last chunk, an uneven cut, one chunk
@@ -279,10 +288,32 @@ def test_fused_matches_reference_gpu(dtype, l, backward, monkeypatch):
 
 @pytest.mark.gpu
 @cuda_only
-@pytest.mark.parametrize("segments", [None, 1, 3])
-def test_fused_segments_gpu(segments):
-    # the default cut (batch 2: the most segments), none, and an uneven cut; forward and walk backward
+@pytest.mark.parametrize("segments, pieces", [(None, None), (1, None), (3, None), (None, 1), (None, 4)])
+def test_fused_segments_gpu(monkeypatch, segments, pieces):
+    # the default cut (batch 2: the most segments), none, and an uneven cut; forward and walk backward;
+    # the state pass cut into 1 and 4 pieces a segment
+    if pieces is not None:
+        from vim_backbone.ops import fused_bimamba as fb
+        monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
     _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments, bwd_segments=segments)
+
+
+def test_pair_linear_matches_batched_linear():
+    # the x_proj / dt_proj GEMMs of both directions: per-direction weight gradients, same values as autograd
+    from vim_backbone.ops.fused_bimamba import _PairLinear
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 37, 6, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 5, 6, generator=g, dtype=torch.float64)
+    grad = torch.randn(2, 37, 5, generator=g, dtype=torch.float64)
+    x1, w1 = x.clone().requires_grad_(), w.clone().requires_grad_()
+    x2, w2 = x.clone().requires_grad_(), w.clone().requires_grad_()
+    out = _PairLinear.apply(x1, w1)
+    ref = torch.bmm(x2, w2.transpose(1, 2))
+    torch.testing.assert_close(out, ref)
+    gx, gw = torch.autograd.grad(out, (x1, w1), grad)
+    rx, rw = torch.autograd.grad(ref, (x2, w2), grad)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gw, rw)
 
 
 def test_default_segments():

@@ -49,6 +49,10 @@ DEFAULT_CHUNK = 32  # tokens between the states the forward saves for the backwa
 SEGMENT_TARGET_PROGRAMS = 1536
 SEGMENT_MIN_TOKENS = 256
 MAX_SEGMENTS = 8
+# The segment-state pass (no outputs: 80 registers against 156 on an H200, so twice the programs fit) cuts
+# each segment into STATE_PASS_PIECES pieces: ncu at B = 16 saw it at 0.36 waves, 2.15 warps a scheduler
+# and 340 us, a third of the forward, with 4 pieces a walk.
+STATE_PASS_PIECES = 2
 # The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
 # 16 channels a program, cut into 4 pieces at batch 16 (8.86 ms; 9.79 ms with 8 channels and 2 pieces)
 # and 8 at batch 8 (4.62 ms; 5.77 ms) -- twice the forward's program target.
@@ -142,6 +146,28 @@ class _BidirectionalConvSiLU(torch.autograd.Function):
         return gx, gw.to(weight.dtype), gb.to(bias.dtype)
 
 
+class _PairLinear(torch.autograd.Function):
+    """Both directions' linear maps in one batched GEMM: x (2, M, K), w (2, N, K) -> (2, M, N).
+
+    The weight gradient reduces over the M = B L rows into a small (N, K); cuBLAS splits that long
+    reduction for a plain GEMM but not for a batched one, so it is taken one direction at a time (H200,
+    1024^2, batch 8: autograd's batched x_proj weight gradient took 0.83 ms a layer, 16 % of a training
+    step).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return torch.bmm(x, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, w = ctx.saved_tensors
+        gx = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
+        gw = torch.stack([grad[d].t().mm(x[d]) for d in range(2)]) if ctx.needs_input_grad[1] else None
+        return gx, gw
+
+
 def _bidirectional_conv_silu_torch(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """PyTorch twin of the conv kernel (same layouts); its autograd is the gradient with
     ``VIM_FUSED_CONV_BACKWARD=torch``."""
@@ -163,7 +189,7 @@ def fused_settings() -> dict:
     """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
-                max_segments=MAX_SEGMENTS, backward=backward_kind(), bwd_walk_block_e=BWD_WALK_BLOCK_E,
+                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, backward=backward_kind(), bwd_walk_block_e=BWD_WALK_BLOCK_E,
                 bwd_walk_num_warps=BWD_WALK_NUM_WARPS, bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"))
@@ -182,7 +208,7 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
-                segments: Optional[int], bwd_segments: Optional[int] = None):
+                segments: Optional[int], bwd_segments: Optional[int] = None, pieces: Optional[int] = None):
         k = load_fused_kernels()
         _, batch, channels, length = u.shape
         state = A.shape[-1]
@@ -191,8 +217,12 @@ class _BidirectionalScan(torch.autograd.Function):
         if segments is None:
             segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
         segments = max(1, min(segments, length))
-        seg_len = _cdiv(length, segments)
+        pieces = max(1, pieces or STATE_PASS_PIECES) if segments > 1 else 1
+        sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
+        seg_len = sub_len * pieces
         segments = _cdiv(length, seg_len)  # no empty segment
+        if segments == 1:
+            pieces = 1
         # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
         # the caller's out_proj reads without a copy
         y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
@@ -200,19 +230,19 @@ class _BidirectionalScan(torch.autograd.Function):
                   if store_states else y)  # dummy pointer when not stored
         seg_h = seg_dt = y  # dummy pointers for one segment
         if segments > 1:
-            seg_h = torch.empty(2, batch, channels, segments, state, device=u.device, dtype=torch.float32)
-            seg_dt = torch.empty(2, batch, channels, segments, device=u.device, dtype=torch.float32)
+            seg_h = torch.empty(2, batch, channels, segments * pieces, state, device=u.device, dtype=torch.float32)
+            seg_dt = torch.empty(2, batch, channels, segments * pieces, device=u.device, dtype=torch.float32)
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
         At = A.transpose(1, 2).contiguous()  # (2, N, E): the walk's state tile has channels on the fast axis
-        args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
+        args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len, sub_len,
                 *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
         fast = not _interpreting()
-        if segments > 1:  # pass 1: the end state (from zero) and total step of every segment but the last
-            k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1),)](
-                *args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments,
+        if segments > 1:  # pass 1: the end state (from zero) and total step of every piece before the last segment
+            k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
+                *args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments, SUB=pieces,
                 WRITE_Y=False, FAST=fast, num_warps=num_warps)
         k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                                 SEGMENTS=segments, WRITE_Y=True, FAST=fast, num_warps=num_warps)
+                                 SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast, num_warps=num_warps)
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
@@ -275,7 +305,7 @@ class _BidirectionalScan(torch.autograd.Function):
                 N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, FAST=not _interpreting(), num_warps=8,
             )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None, None, None)
+                dbias.to(dt_bias.dtype), None, None, None, None, None, None)
 
 
 def backward_kind() -> str:
@@ -392,8 +422,8 @@ def bidirectional_scan_fused(
     # (2, B L, cols) with columns [dt (R) | 0 | B (N) | C (N) | 0]: B and C start on 16-byte boundaries
     # so the walk reads each token's B and C with vector loads; B and C are (2, B, N, L) strided views
     b_col, c_col, cols = _xproj_columns(dt_rank, d_state)
-    x_dbl = torch.bmm(rows, _xproj_weight(x_proj_w_f, x_proj_w_b, dt_rank, d_state, dtype).transpose(1, 2))
-    dt = torch.bmm(x_dbl[..., :dt_rank], _pair(dt_proj_w_f, dt_proj_w_b, dtype).transpose(1, 2))  # (2, B L, E)
+    x_dbl = _PairLinear.apply(rows, _xproj_weight(x_proj_w_f, x_proj_w_b, dt_rank, d_state, dtype))
+    dt = _PairLinear.apply(x_dbl[..., :dt_rank], _pair(dt_proj_w_f, dt_proj_w_b, dtype))  # (2, B L, E)
     dt = dt.view(2, batch, length, channels).transpose(2, 3)
     # B and C in fp32 (a copy of 2N columns a token, a small share of the traffic): the walk reads the
     # same B_t, C_t on every lane, and converting 2N values from 16 bits on each lane at every token

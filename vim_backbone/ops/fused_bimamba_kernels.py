@@ -260,7 +260,7 @@ def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y
 @triton.jit
 def _scan_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, At_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
-    E, L, n_chunks, seg_len,
+    E, L, n_chunks, seg_len, sub_len,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
     s_B_d, s_B_b, s_B_n, s_B_l,
@@ -268,17 +268,19 @@ def _scan_fwd_kernel(
     s_z_b, s_z_e, s_z_l,
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
-    SEGMENTS: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr,
+    SEGMENTS: tl.constexpr, SUB: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr,
 ):
     """One program: BLOCK_E channels of one batch row, one direction, one segment of the walk.
 
     Direction 0 walks t = 0 .. L - 1, direction 1 t = L - 1 .. 0. The walk (L steps) is cut into
     SEGMENTS runs of ``seg_len`` steps so that short batches still fill the GPU. With SEGMENTS > 1 the
-    kernel runs twice: first without WRITE_Y (grid over segments 0 .. SEGMENTS - 2), each segment from a
-    zero state, writing its end state
-    (``seg_h``, (2, B, E, SEGMENTS, N) fp32) and its total step (``seg_dt``, (2, B, E, SEGMENTS)); then
-    with WRITE_Y, where segment s starts from ``h_s = exp(A sum dt_{s-1}) h_{s-1} + seg_h_{s-1}`` over the
-    segments before it (decays compose: exp(A a) exp(A b) = exp(A (a + b))). The state (N, BLOCK_E)
+    kernel runs twice: first without WRITE_Y, over the pieces of ``sub_len = seg_len / SUB`` steps that
+    lie before the last segment ((SEGMENTS - 1) SUB programs a walk: the state pass carries no outputs,
+    so it has the registers for more, shorter programs), each piece from a zero state, writing its end
+    state (``seg_h``, (2, B, E, SEGMENTS SUB, N) fp32) and its total step (``seg_dt``,
+    (2, B, E, SEGMENTS SUB)); then with WRITE_Y, where segment s starts from
+    ``h_j = exp(A sum dt_{j-1}) h_{j-1} + seg_h_{j-1}`` composed over the s SUB pieces before it (decays
+    compose: exp(A a) exp(A b) = exp(A (a + b))). The state (N, BLOCK_E)
     stays in registers along the walk, so the exps are taken once per pass, and ``y_d * silu(z) / 2``
     goes to ``y[d]`` (2, B, E, L), which the caller sums over d. Steps run four per loop iteration with
     four operand sets: the loads of step ``i + 4`` are issued right after step ``i`` consumed its set,
@@ -291,9 +293,9 @@ def _scan_fwd_kernel(
     if WRITE_Y:
         d = tl.program_id(2) // SEGMENTS
         seg = tl.program_id(2) % SEGMENTS
-    else:  # the segment-state pass skips the last segment: no later segment starts from its end state
-        d = tl.program_id(2) // (SEGMENTS - 1)
-        seg = tl.program_id(2) % (SEGMENTS - 1)
+    else:  # the state pass skips the last segment: no later segment starts from its end state
+        d = tl.program_id(2) // ((SEGMENTS - 1) * SUB)
+        seg = tl.program_id(2) % ((SEGMENTS - 1) * SUB)  # a piece of sub_len steps
     n_batch = tl.num_programs(1)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_n = tl.arange(0, N)
@@ -314,19 +316,23 @@ def _scan_fwd_kernel(
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[None, :]) * (n_chunks * N) + offs_n[:, None]
     seg_row = (d * n_batch + pid_b) * E + offs_e  # (BLOCK_E,) rows of seg_dt; seg_h adds the N axis
-    seg_h_p = seg_h_ptr + seg_row[None, :] * (SEGMENTS * N) + offs_n[:, None]
-    seg_dt_p = seg_dt_ptr + seg_row * SEGMENTS
+    seg_h_p = seg_h_ptr + seg_row[None, :] * (SEGMENTS * SUB * N) + offs_n[:, None]
+    seg_dt_p = seg_dt_ptr + seg_row * (SEGMENTS * SUB)
 
     h = tl.zeros((N, BLOCK_E), tl.float32)
     if WRITE_Y:
         if SEGMENTS > 1:
-            for j in range(0, seg):  # the state entering this segment, from the earlier segments' summaries
+            for j in range(0, seg * SUB):  # the state entering this segment, from the earlier pieces' summaries
                 h = _exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :], FAST) * h + \
                     tl.load(seg_h_p + j * N, mask=mask_e[None, :], other=0.0)
     dt_sum = tl.zeros((BLOCK_E,), tl.float32)
 
-    i_begin = seg * seg_len
-    i_end = tl.minimum(L, i_begin + seg_len)
+    if WRITE_Y:
+        i_begin = seg * seg_len
+        i_end = tl.minimum(L, i_begin + seg_len)
+    else:
+        i_begin = seg * sub_len
+        i_end = tl.minimum(L, i_begin + sub_len)
     t0 = d * (L - 1)  # token of step i: t0 + i * step
     step = 1 - 2 * d
     ta = t0 + i_begin * step
