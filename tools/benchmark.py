@@ -274,15 +274,18 @@ def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[t
 
 
 def time_model(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[torch.dtype], warmup: int,
-               iters: int) -> Tuple[float, Optional[float], Optional[float]]:
-    """Seconds per iteration, peak allocated and reserved GB (None on CPU). Memory counts weights too."""
+               iters: int) -> Tuple[float, Optional[float], Optional[float], float]:
+    """Seconds per iteration, peak allocated and reserved GB (None on CPU), host seconds per iteration
+    (see :func:`time_step`). Memory counts weights too."""
     model.train(mode == "train")
     return time_step(_step_fn(model, x, mode, amp_dtype), x.device, warmup, iters)
 
 
 def time_step(step: Callable[[], object], device: torch.device, warmup: int,
-              iters: int) -> Tuple[float, Optional[float], Optional[float]]:
-    """Seconds per call of ``step``, peak allocated and reserved GB since the warm-up began (None on CPU)."""
+              iters: int) -> Tuple[float, Optional[float], Optional[float], float]:
+    """Seconds per call of ``step``, peak allocated and reserved GB since the warm-up began (None on CPU), and
+    the host's seconds per call: on CUDA the time Python took to enqueue the calls. When that is close to
+    the first number the GPU waited for the host (launch-bound); on CPU the two are the same."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -292,18 +295,21 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int,
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
+        t0 = time.perf_counter()
         for _ in range(iters):
             step()
+        host = time.perf_counter() - t0
         end.record()
         torch.cuda.synchronize(device)
         seconds = start.elapsed_time(end) / 1000.0
         peak = torch.cuda.max_memory_allocated(device) / 2 ** 30
         reserved = torch.cuda.max_memory_reserved(device) / 2 ** 30
-        return seconds / iters, peak, reserved
+        return seconds / iters, peak, reserved, host / iters
     t0 = time.perf_counter()
     for _ in range(iters):
         step()
-    return (time.perf_counter() - t0) / iters, None, None
+    seconds = (time.perf_counter() - t0) / iters
+    return seconds, None, None, seconds
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -343,10 +349,11 @@ def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=N
         rec["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
         if step is None:
             x = torch.randn(cfg["batch_size"], 3, cfg["resolution"], cfg["resolution"], device=device)
-            sec, peak, reserved = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters)
+            sec, peak, reserved, host = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters)
         else:
-            sec, peak, reserved = time_step(step, device, warmup, iters)
-        rec.update(status="ok", ms_per_iter=round(sec * 1000, 3), img_per_s=round(cfg["batch_size"] / sec, 2),
+            sec, peak, reserved, host = time_step(step, device, warmup, iters)
+        rec.update(status="ok", ms_per_iter=round(sec * 1000, 3), host_ms_per_iter=round(host * 1000, 3),
+                   img_per_s=round(cfg["batch_size"] / sec, 2),
                    peak_mem_gb=None if peak is None else round(peak, 3),
                    peak_reserved_gb=None if reserved is None else round(reserved, 3))
     except Exception as e:  # noqa: BLE001 - one failed setting must not end the sweep

@@ -26,6 +26,7 @@ def test_benchmark_cpu_smoke(tmp_path, one_thread):
     for r in data["results"]:
         assert r["status"] == "ok", r
         assert r["img_per_s"] > 0 and r["ms_per_iter"] > 0
+        assert r["host_ms_per_iter"] == r["ms_per_iter"]  # on CPU the host time is the step time
         assert {"model", "impl", "dtype", "mode", "resolution", "tokens", "batch_size", "peak_mem_gb"} <= set(r)
     assert png.stat().st_size > 0
 

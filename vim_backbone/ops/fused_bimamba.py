@@ -50,9 +50,10 @@ SEGMENT_TARGET_PROGRAMS = 1536
 SEGMENT_MIN_TOKENS = 256
 MAX_SEGMENTS = 8
 # The segment-state pass (no outputs: 80 registers against 156 on an H200, so twice the programs fit) cuts
-# each segment into STATE_PASS_PIECES pieces: ncu at B = 16 saw it at 0.36 waves, 2.15 warps a scheduler
-# and 340 us, a third of the forward, with 4 pieces a walk.
-STATE_PASS_PIECES = 2
+# each segment into STATE_PASS_PIECES pieces: ncu at B = 16 saw it, uncut, at 0.36 waves, 2.15 warps a
+# scheduler and 340 us, a third of the forward. H200 sweep (docs/RESULTS.md), scan stage at L = 4097:
+# 1 / 2 / 3 / 4 pieces 1.107 / 1.015 / 0.998 / 0.974 ms at B = 16; 1 / 2 / 4: 0.569 / 0.548 / 0.534 ms at B = 8.
+STATE_PASS_PIECES = 4
 # The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
 # 16 channels a program, cut into 4 pieces at batch 16 (8.86 ms; 9.79 ms with 8 channels and 2 pieces)
 # and 8 at batch 8 (4.62 ms; 5.77 ms) -- twice the forward's program target.
