@@ -10,6 +10,8 @@ optimizer). Out-of-memory is recorded as ``OOM``, not fatal.
     python tools/benchmark.py --out docs/benchmark_h100.json --plot docs/benchmark_h100.png
     # quick look at one setting
     python tools/benchmark.py --models vim_tiny deit_tiny --dtypes bf16 --modes infer --resolutions 1024 1248
+    # inference from CUDA graphs: the GPU's time alone (small batches are bound by kernel launches)
+    python tools/benchmark.py --models vim_tiny deit_tiny --dtypes bf16 --modes infer --cuda-graph
     # CI smoke test on CPU
     python tools/benchmark.py --device cpu --resolutions 64 --iters 2 --models vim_tiny deit_tiny --out /tmp/b.json
 
@@ -274,11 +276,31 @@ def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[t
 
 
 def time_model(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[torch.dtype], warmup: int,
-               iters: int) -> Tuple[float, Optional[float], Optional[float], float]:
+               iters: int, cuda_graph: bool = False) -> Tuple[float, Optional[float], Optional[float], float]:
     """Seconds per iteration, peak allocated and reserved GB (None on CPU), host seconds per iteration
-    (see :func:`time_step`). Memory counts weights too."""
+    (see :func:`time_step`). Memory counts weights too. ``cuda_graph``: inference replayed from a CUDA
+    graph (:func:`cuda_graphed`)."""
     model.train(mode == "train")
-    return time_step(_step_fn(model, x, mode, amp_dtype), x.device, warmup, iters)
+    step = _step_fn(model, x, mode, amp_dtype)
+    if cuda_graph and mode == "infer" and x.device.type == "cuda":
+        step = cuda_graphed(step, x.device)
+    return time_step(step, x.device, warmup, iters)
+
+
+def cuda_graphed(step: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    """``step`` captured once in a CUDA graph (after two warm-up calls on a side stream, which also compile
+    the Triton kernels); returns the graph's replay. With one launch per call the host no longer sets the
+    pace: the time is the GPU's alone."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
 
 
 def time_step(step: Callable[[], object], device: torch.device, warmup: int,
@@ -324,7 +346,8 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=None) -> dict:
+def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=None,
+            cuda_graph: bool = False) -> dict:
     """Benchmark one configuration; returns the result record (status ok / OOM / error).
 
     ``full_cfg`` (``mmengine.Config``): the config of a ``--full`` run (families ``det`` / ``seg``).
@@ -349,7 +372,9 @@ def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=N
         rec["params_m"] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
         if step is None:
             x = torch.randn(cfg["batch_size"], 3, cfg["resolution"], cfg["resolution"], device=device)
-            sec, peak, reserved, host = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters)
+            sec, peak, reserved, host = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters,
+                                                   cuda_graph)
+            rec["cuda_graph"] = bool(cuda_graph and cfg["mode"] == "infer" and device.type == "cuda")
         else:
             sec, peak, reserved, host = time_step(step, device, warmup, iters)
         rec.update(status="ok", ms_per_iter=round(sec * 1000, 3), host_ms_per_iter=round(host * 1000, 3),
@@ -594,6 +619,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plot", help="write the Fig. 1 style PNG here")
     p.add_argument("--plot-only", metavar="JSON", help="only redraw --plot from an earlier results JSON")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="inference replayed from a CUDA graph (backbones only): the GPU's time without the host's "
+                        "launch overhead")
     return p.parse_args(argv)
 
 
@@ -607,6 +635,8 @@ def main(argv=None) -> dict:
         plot(data["results"], args.plot, _title(data["environment"]))
         print(f"wrote {args.plot}")
         return data
+    if args.cuda_graph and args.full:
+        raise SystemExit("--cuda-graph times backbones only, not --full det|seg")
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -643,7 +673,7 @@ def main(argv=None) -> dict:
     t0 = time.time()
     for cfg in cfgs:
         bar.set_postfix_str(f"{cfg['label']} {cfg['dtype']} {cfg['mode']} {cfg['resolution']}px bs{cfg['batch_size']}")
-        rec = run_one(cfg, device, warmup, args.iters, full_cfg)
+        rec = run_one(cfg, device, warmup, args.iters, full_cfg, args.cuda_graph)
         results.append(rec)
         bar.update(1)
         if args.out:  # rewritten after every setting: a sweep cut short by a time limit keeps its numbers

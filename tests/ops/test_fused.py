@@ -340,3 +340,32 @@ def test_mixer_dispatches_to_fused_backend():
     err = (gh - gh_ref).abs().max().item()
     assert err < 1e-4, f"input grad max err {err}"
     assert get_backend("fused", DEVICE).bidirectional is bidirectional_scan_fused
+
+
+def test_mixer_keeps_prepared_weights_without_grad():
+    """Without gradients the mixer reuses its prepared fused weights until a parameter or the dtype changes."""
+    torch.manual_seed(0)
+    mixer = BiMambaMixer(16, d_state=4, backend="fused").to(DEVICE)
+    h = torch.randn(2, 13, 16, device=DEVICE)
+    expected = mixer(h).detach()  # gradients on: prepared afresh, nothing kept
+    assert "_fused_cache" not in mixer.__dict__
+    with torch.no_grad():
+        first = mixer(h)
+        cached = mixer.__dict__["_fused_cache"]
+        second = mixer(h)
+        assert mixer.__dict__["_fused_cache"] is cached  # reused
+    with torch.inference_mode():
+        third = mixer(h)
+    for out in (first, second, third):
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    with torch.no_grad():
+        mixer.x_proj_b.weight.mul_(1.5)  # in place, as an optimizer step: the version changes
+        mixer.A_b_log.add_(0.1)
+        changed = mixer(h)
+    assert mixer.__dict__["_fused_cache"] is not cached
+    torch.testing.assert_close(changed, mixer(h).detach(), rtol=0, atol=0)  # = prepared afresh
+    assert (changed - expected).abs().max() > 1e-5  # the new weights took effect
+    mixer.load_state_dict({k: v.clone() for k, v in mixer.state_dict().items()})  # copy_ into the parameters
+    with torch.no_grad():
+        mixer(h)
+    assert mixer.__dict__["_fused_cache"][0] != cached[0]

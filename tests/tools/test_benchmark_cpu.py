@@ -92,3 +92,27 @@ def test_benchmark_full_flags_need_full():
     bench = load_tool("benchmark")
     with pytest.raises(SystemExit, match="go with --full"):
         bench.main(["--device", "cpu", "--tiny"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_benchmark_cuda_graph(tmp_path):
+    bench = load_tool("benchmark")
+    out = tmp_path / "bench.json"
+    bench.main(["--device", "cuda", "--resolutions", "64", "--iters", "3", "--models", "vim_tiny", "deit_tiny",
+                "--dtypes", "bf16", "--modes", "infer", "train", "--vim-backends", "fused", "--attn", "sdpa",
+                "--cuda-graph", "--out", str(out), "--no-progress"])
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 4
+    for r in results:
+        assert r["status"] == "ok" and r["img_per_s"] > 0, r
+        assert r["cuda_graph"] == (r["mode"] == "infer"), r  # training steps are never graphed
+        if r["cuda_graph"]:
+            assert r["host_ms_per_iter"] < r["ms_per_iter"]  # one replay a step: the host no longer sets the pace
+
+
+def test_benchmark_cuda_graph_rejects_full():
+    bench = load_tool("benchmark")
+    with pytest.raises(SystemExit, match="backbones only"):
+        bench.main(["--full", "det", "--cuda-graph", "--device", "cpu"])
+

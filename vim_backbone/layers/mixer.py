@@ -82,6 +82,27 @@ class BiMambaMixer(nn.Module):
         return backend.selective_scan(x, dt, A, Bm, Cm, upcast(D), z=z, delta_bias=upcast(dt_proj.bias),
                                       delta_softplus=True)
 
+    def _fused_args(self) -> tuple:
+        """The parameter arguments of the fused op (``bidirectional_scan_fused`` order)."""
+        return (self.conv1d.weight, self.conv1d.bias, self.conv1d_b.weight, self.conv1d_b.bias, self.x_proj.weight,
+                self.x_proj_b.weight, self.dt_proj.weight, self.dt_proj.bias, self.dt_proj_b.weight,
+                self.dt_proj_b.bias, -torch.exp(upcast(self.A_log)), -torch.exp(upcast(self.A_b_log)), self.D,
+                self.D_b)
+
+    def _fused_weights(self, dtype: torch.dtype):
+        """The fused op's prepared weights (:func:`~vim_backbone.ops.fused_bimamba.prepare_fused_weights`),
+        kept between calls while gradients are off: about 16 small kernels a mixer that inference would
+        otherwise launch every call. Rebuilt when the dtype or any parameter changes (in-place updates bump
+        a tensor's version; ``.to()`` / ``load_state_dict`` change its storage or version)."""
+        from ..ops.fused_bimamba import prepare_fused_weights
+        params = [p for p in self.parameters() if p is not self.in_proj.weight and p is not self.out_proj.weight]
+        key = (dtype, tuple((p.data_ptr(), p._version, p.dtype) for p in params))
+        cached = self.__dict__.get("_fused_cache")
+        if cached is None or cached[0] != key:
+            weights = prepare_fused_weights(*self._fused_args(), self.dt_rank, self.d_state, dtype)
+            self.__dict__["_fused_cache"] = cached = (key, weights)
+        return cached[1]
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
@@ -91,11 +112,11 @@ class BiMambaMixer(nn.Module):
             # one fused op over the original order: anti-causal conv + reverse scan for the backward
             # direction, so no flipped copies; fp64 (tests) takes the two-direction path below
             x, z = xz.chunk(2, dim=1)
-            out = backend.bidirectional(
-                x, z, self.conv1d.weight, self.conv1d.bias, self.conv1d_b.weight, self.conv1d_b.bias,
-                self.x_proj.weight, self.x_proj_b.weight, self.dt_proj.weight, self.dt_proj.bias,
-                self.dt_proj_b.weight, self.dt_proj_b.bias, -torch.exp(upcast(self.A_log)),
-                -torch.exp(upcast(self.A_b_log)), self.D, self.D_b, self.dt_rank, self.d_state)
+            if backend.name == "fused" and not torch.is_grad_enabled():
+                from ..ops.fused_bimamba import scan_fused_prepared
+                out = scan_fused_prepared(x, z, self._fused_weights(xz.dtype), self.dt_rank, self.d_state)
+            else:
+                out = backend.bidirectional(x, z, *self._fused_args(), self.dt_rank, self.d_state)
             return F.linear(out.transpose(1, 2), self.out_proj.weight)
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)

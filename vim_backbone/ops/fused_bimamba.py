@@ -25,7 +25,7 @@ instead), and the GEMM gradients by autograd.
 """
 import os
 from functools import lru_cache
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 
 __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "bidirectional_selective_scan", "fused_available",
-           "load_fused_kernels", "FUSED_DTYPES"]
+           "load_fused_kernels", "prepare_fused_weights", "scan_fused_prepared", "FusedWeights", "FUSED_DTYPES"]
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Forward tile: one lane per channel (32 channels, one warp), the N states of a channel in its registers,
@@ -407,24 +407,64 @@ def bidirectional_scan_fused(
             for the gradient each piece sends back). Defaults to :func:`default_segments`.
     """
     _check(x, z, x_proj_w_f, dt_rank, d_state)
+    weights = prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
+                                    dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank, d_state,
+                                    x.dtype)
+    return scan_fused_prepared(x, z, weights, dt_rank, d_state, block_e=block_e, chunk=chunk, num_warps=num_warps,
+                               segments=segments, bwd_segments=bwd_segments)
+
+
+class FusedWeights(NamedTuple):
+    """A mixer's parameters as the fused op consumes them (:func:`prepare_fused_weights`)."""
+    conv_w: torch.Tensor  # (2, E, W) fp32
+    conv_b: torch.Tensor  # (2, E) fp32
+    x_proj_w: torch.Tensor  # (2, cols, E) in the activation dtype, rows placed per _xproj_columns
+    dt_proj_w: torch.Tensor  # (2, E, R) in the activation dtype
+    A: torch.Tensor  # (2, E, N) fp32
+    D: torch.Tensor  # (2, E) fp32
+    dt_bias: torch.Tensor  # (2, E) fp32
+
+
+def prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
+                          dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank: int, d_state: int,
+                          dtype: torch.dtype) -> FusedWeights:
+    """Both directions' parameters stacked, cast and padded for :func:`scan_fused_prepared` (about 16
+    small kernels a mixer; arguments as in :func:`bidirectional_scan_fused`, ``dtype`` that of x).
+    Differentiable. ``BiMambaMixer`` keeps the result while gradients are off and its parameters do not
+    change, which takes these launches out of inference."""
+    channels = x_proj_w_f.shape[-1]
+    width = conv_w_f.shape[-1]
+    conv_w = _pair(conv_w_f.reshape(channels, width), conv_w_b.reshape(channels, width), torch.float32)
+    zeros = x_proj_w_f.new_zeros(channels, dtype=torch.float32)
+    conv_b = _pair(zeros if conv_b_f is None else conv_b_f, zeros if conv_b_b is None else conv_b_b, torch.float32)
+    return FusedWeights(conv_w.contiguous(), conv_b.contiguous(),
+                        _xproj_weight(x_proj_w_f, x_proj_w_b, dt_rank, d_state, dtype),
+                        _pair(dt_proj_w_f, dt_proj_w_b, dtype), _pair(A_f, A_b, torch.float32).contiguous(),
+                        _pair(D_f, D_b, torch.float32).contiguous(),
+                        _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous())
+
+
+def scan_fused_prepared(x: torch.Tensor, z: torch.Tensor, weights: FusedWeights, dt_rank: int, d_state: int,
+                        block_e: Optional[int] = None, chunk: Optional[int] = None, num_warps: Optional[int] = None,
+                        segments: Optional[int] = None, bwd_segments: Optional[int] = None) -> torch.Tensor:
+    """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options)."""
+    if x.dim() != 3 or z.shape != x.shape or x.dtype not in FUSED_DTYPES or z.dtype != x.dtype:
+        raise ValueError(f"x and z must be (batch, d_inner, L) of one dtype in {FUSED_DTYPES}; got "
+                         f"{tuple(x.shape)} {x.dtype}, {tuple(z.shape)} {z.dtype}")
+    if weights.x_proj_w.dtype != x.dtype:
+        raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     block_e = block_e or DEFAULT_BLOCK_E
     chunk = chunk or DEFAULT_CHUNK
     num_warps = num_warps or DEFAULT_NUM_WARPS
-    dtype = x.dtype
     channels = x.shape[1]
-    width = conv_w_f.shape[-1]
-    conv_w = _pair(conv_w_f.reshape(channels, width), conv_w_b.reshape(channels, width), torch.float32)
-    zeros = x.new_zeros(channels, dtype=torch.float32)
-    conv_b = _pair(zeros if conv_b_f is None else conv_b_f, zeros if conv_b_b is None else conv_b_b, torch.float32)
-
-    u = _BidirectionalConvSiLU.apply(x, conv_w.contiguous(), conv_b.contiguous())  # (2, B, E, L) channels-last
+    u = _BidirectionalConvSiLU.apply(x, weights.conv_w, weights.conv_b)  # (2, B, E, L) channels-last
     batch, length = x.shape[0], x.shape[2]
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
     # (2, B L, cols) with columns [dt (R) | 0 | B (N) | C (N) | 0]: B and C start on 16-byte boundaries
     # so the walk reads each token's B and C with vector loads; B and C are (2, B, N, L) strided views
     b_col, c_col, cols = _xproj_columns(dt_rank, d_state)
-    x_dbl = _PairLinear.apply(rows, _xproj_weight(x_proj_w_f, x_proj_w_b, dt_rank, d_state, dtype))
-    dt = _PairLinear.apply(x_dbl[..., :dt_rank], _pair(dt_proj_w_f, dt_proj_w_b, dtype))  # (2, B L, E)
+    x_dbl = _PairLinear.apply(rows, weights.x_proj_w)
+    dt = _PairLinear.apply(x_dbl[..., :dt_rank], weights.dt_proj_w)  # (2, B L, E)
     dt = dt.view(2, batch, length, channels).transpose(2, 3)
     # B and C in fp32 (a copy of 2N columns a token, a small share of the traffic): the walk reads the
     # same B_t, C_t on every lane, and converting 2N values from 16 bits on each lane at every token
@@ -432,11 +472,8 @@ def bidirectional_scan_fused(
     bc = x_dbl[..., b_col:c_col + d_state].float().view(2, batch, length, -1).transpose(2, 3)
     Bm = bc[:, :, :d_state]
     Cm = bc[:, :, c_col - b_col:c_col - b_col + d_state]
-    A = _pair(A_f, A_b, torch.float32).contiguous()
-    D = _pair(D_f, D_b, torch.float32).contiguous()
-    dt_bias = _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous()
-    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
-                                    bwd_segments)
+    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, weights.A, weights.D, weights.dt_bias, block_e, chunk,
+                                    num_warps, segments, bwd_segments)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
