@@ -7,9 +7,9 @@ choice is made by :func:`resolve_backend`: an explicit argument wins, then ``VIM
 automatic. On CUDA: ``fused`` for batches of at least FUSED_MIN_BATCH rows, inference and training;
 ``mamba_ssm`` for smaller (or unknown) batches when its kernels import; ``fused`` when only Triton
 imports (no build step); ``reference`` when neither does, and always off CUDA. Measured on an H200
-(docs/RESULTS.md), Vim-Ti bf16, fused vs stock in one run: inference 2.06x / 2.61x / 2.27x at
-224² (batch 128) / 1024² (16) / 1248² (8), the scan stage 2.2x at batch 8 and 16; a training step 1.45x
-at 224² (128), 1.04x at 1024² (8), 0.98x at 1248² (4), each with less memory.
+(docs/RESULTS.md, session 4), Vim-Ti bf16, fused vs stock in one run: inference 1.31x / 2.78x / 2.23x
+at 224² (batch 128) / 1024² (16) / 1248² (8); a training step 1.33x / 1.51x / 1.22x at 224² (128) /
+1024² (8) / 1248² (4), each with less memory; the scan stage 2.43x forward at batch 16.
 """
 import os
 import warnings

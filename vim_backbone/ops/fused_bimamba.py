@@ -9,9 +9,11 @@ anti-causal conv and a scan from ``t = L - 1`` down to 0 over the original order
 Work split (forward), every activation channels-last ((..., L, E) in memory) so that the GEMMs read
 and write rows and the scan's per-token loads are contiguous over channels:
   1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
-  2. two batched GEMMs in PyTorch (cuBLAS): ``x_proj`` -> (dt, B, C), its columns padded so that B and
-     C start on 16-byte boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
-  3. one Triton launch (two when the walk is cut into segments): softplus(dt + bias), the scan, D skip
+  2. two batched GEMMs in PyTorch (cuBLAS; their weight gradients one direction at a time, see
+     ``_PairLinear``): ``x_proj`` -> (dt, B, C), its columns padded so that B and C start on 16-byte
+     boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
+  3. one Triton launch (two when the walk is cut into segments: a pass for the segment states, in
+     STATE_PASS_PIECES pieces a segment): softplus(dt + bias), the scan, D skip
      and the gate ``silu(z) / 2``; a program owns BLOCK_E channels of one (batch row, direction) and walks
      its tokens one by one with the state (N, BLOCK_E) in registers (one exp per state element and
      token, four tokens in flight; compiled with approximate exp2 / log2 / reciprocal PTX), so
@@ -190,8 +192,9 @@ def fused_settings() -> dict:
     """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
-                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, backward=backward_kind(), bwd_walk_block_e=BWD_WALK_BLOCK_E,
-                bwd_walk_num_warps=BWD_WALK_NUM_WARPS, bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
+                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, backward=backward_kind(),
+                bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
+                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"))
 
@@ -209,7 +212,7 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
-                segments: Optional[int], bwd_segments: Optional[int] = None, pieces: Optional[int] = None):
+                segments: Optional[int], bwd_segments: Optional[int] = None):
         k = load_fused_kernels()
         _, batch, channels, length = u.shape
         state = A.shape[-1]
@@ -218,7 +221,7 @@ class _BidirectionalScan(torch.autograd.Function):
         if segments is None:
             segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
         segments = max(1, min(segments, length))
-        pieces = max(1, pieces or STATE_PASS_PIECES) if segments > 1 else 1
+        pieces = max(1, STATE_PASS_PIECES) if segments > 1 else 1
         sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
         seg_len = sub_len * pieces
         segments = _cdiv(length, seg_len)  # no empty segment
@@ -231,14 +234,16 @@ class _BidirectionalScan(torch.autograd.Function):
                   if store_states else y)  # dummy pointer when not stored
         seg_h = seg_dt = y  # dummy pointers for one segment
         if segments > 1:
-            seg_h = torch.empty(2, batch, channels, segments * pieces, state, device=u.device, dtype=torch.float32)
-            seg_dt = torch.empty(2, batch, channels, segments * pieces, device=u.device, dtype=torch.float32)
+            f32 = dict(device=u.device, dtype=torch.float32)
+            seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
+            seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
         At = A.transpose(1, 2).contiguous()  # (2, N, E): the walk's state tile has channels on the fast axis
-        args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len, sub_len,
+        args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
+                sub_len,
                 *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
         fast = not _interpreting()
-        if segments > 1:  # pass 1: the end state (from zero) and total step of every piece before the last segment
+        if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
             k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
                 *args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments, SUB=pieces,
                 WRITE_Y=False, FAST=fast, num_warps=num_warps)
@@ -306,7 +311,7 @@ class _BidirectionalScan(torch.autograd.Function):
                 N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, FAST=not _interpreting(), num_warps=8,
             )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None, None, None, None)
+                dbias.to(dt_bias.dtype), None, None, None, None, None)
 
 
 def backward_kind() -> str:
