@@ -167,7 +167,11 @@ class _PairLinear(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         x, w = ctx.saved_tensors
         gx = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
-        gw = torch.stack([grad[d].t().mm(x[d]) for d in range(2)]) if ctx.needs_input_grad[1] else None
+        gw = None
+        if ctx.needs_input_grad[1]:
+            gw = torch.empty(w.shape, device=w.device, dtype=torch.promote_types(grad.dtype, x.dtype))
+            for d in range(2):
+                torch.mm(grad[d].t(), x[d], out=gw[d])
         return gx, gw
 
 
