@@ -369,3 +369,5 @@ def test_mixer_keeps_prepared_weights_without_grad():
     with torch.no_grad():
         mixer(h)
     assert mixer.__dict__["_fused_cache"][0] != cached[0]
+    import copy
+    assert "_fused_cache" not in copy.deepcopy(mixer).__dict__  # derived state stays behind

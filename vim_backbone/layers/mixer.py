@@ -103,6 +103,12 @@ class BiMambaMixer(nn.Module):
             self.__dict__["_fused_cache"] = cached = (key, weights)
         return cached[1]
 
+    def __getstate__(self):
+        # the prepared-weights cache is derived state: not pickled, not deep-copied
+        state = super().__getstate__()
+        state.pop("_fused_cache", None)
+        return state
+
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
