@@ -264,6 +264,12 @@ def test_fused_rejects_bad_inputs():
     args64 = dict(args, x=args["x"].double(), z=args["z"].double())
     with pytest.raises(TypeError, match="bidirectional_scan_ref"):
         bidirectional_scan_fused(**args64, dt_rank=2, d_state=4)
+    from vim_backbone.ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
+    weights = prepare_fused_weights(*(v for k, v in args.items() if k not in ("x", "z")), 2, 4, torch.float32)
+    with pytest.raises(TypeError, match="bidirectional_scan_ref"):
+        scan_fused_prepared(args64["x"], args64["z"], weights, 2, 4)
+    with pytest.raises(TypeError, match="weights prepared for torch.float32"):
+        scan_fused_prepared(args["x"].half(), args["z"].half(), weights, 2, 4)
 
 
 def test_fused_available():

@@ -225,7 +225,7 @@ class _BidirectionalScan(torch.autograd.Function):
         if segments is None:
             segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
         segments = max(1, min(segments, length))
-        pieces = max(1, STATE_PASS_PIECES) if segments > 1 else 1
+        pieces = max(1, STATE_PASS_PIECES)
         sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
         seg_len = sub_len * pieces
         segments = _cdiv(length, seg_len)  # no empty segment
@@ -356,12 +356,16 @@ def _xproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: i
     return torch.cat(parts, dim=1)
 
 
-def _check(x: torch.Tensor, z: torch.Tensor, x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
+def _check_activations(x: torch.Tensor, z: torch.Tensor) -> None:
     if x.dim() != 3 or z.shape != x.shape:
         raise ValueError(f"x and z must both be (batch, d_inner, L); got x {tuple(x.shape)}, z {tuple(z.shape)}")
     if x.dtype not in FUSED_DTYPES or z.dtype != x.dtype:
         raise TypeError(f"fused scan supports x/z of one dtype in {FUSED_DTYPES}; got {x.dtype}, {z.dtype} "
                         f"(use bidirectional_scan_ref for other dtypes)")
+
+
+def _check(x: torch.Tensor, z: torch.Tensor, x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
+    _check_activations(x, z)
     if d_state < 1 or d_state & (d_state - 1):
         raise ValueError(f"fused scan needs d_state a power of two (Triton tile); got {d_state}")
     if x_proj_w_f.shape[0] != dt_rank + 2 * d_state:
@@ -419,8 +423,7 @@ def bidirectional_scan_fused(
     weights = prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
                                     dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank, d_state,
                                     x.dtype)
-    return scan_fused_prepared(x, z, weights, dt_rank, d_state, block_e=block_e, chunk=chunk, num_warps=num_warps,
-                               segments=segments, bwd_segments=bwd_segments)
+    return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
 
 
 class FusedWeights(NamedTuple):
@@ -457,11 +460,14 @@ def scan_fused_prepared(x: torch.Tensor, z: torch.Tensor, weights: FusedWeights,
                         block_e: Optional[int] = None, chunk: Optional[int] = None, num_warps: Optional[int] = None,
                         segments: Optional[int] = None, bwd_segments: Optional[int] = None) -> torch.Tensor:
     """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options)."""
-    if x.dim() != 3 or z.shape != x.shape or x.dtype not in FUSED_DTYPES or z.dtype != x.dtype:
-        raise ValueError(f"x and z must be (batch, d_inner, L) of one dtype in {FUSED_DTYPES}; got "
-                         f"{tuple(x.shape)} {x.dtype}, {tuple(z.shape)} {z.dtype}")
+    _check_activations(x, z)
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
+    return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
+
+
+def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
+                   bwd_segments) -> torch.Tensor:
     block_e = block_e or DEFAULT_BLOCK_E
     chunk = chunk or DEFAULT_CHUNK
     num_warps = num_warps or DEFAULT_NUM_WARPS
