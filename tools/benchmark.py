@@ -37,6 +37,7 @@ import gc
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
@@ -306,8 +307,10 @@ def cuda_graphed(step: Callable[[], object], device: torch.device) -> Callable[[
 def time_step(step: Callable[[], object], device: torch.device, warmup: int,
               iters: int) -> Tuple[float, Optional[float], Optional[float], float]:
     """Seconds per call of ``step``, peak allocated and reserved GB since the warm-up began (None on CPU), and
-    the host's seconds per call: on CUDA the time Python took to enqueue the calls. When that is close to
-    the first number the GPU waited for the host (launch-bound); on CPU the two are the same."""
+    the host's seconds per call. On CUDA that is the median time Python takes to enqueue one call on an idle
+    GPU (synchronised before and after); at or above the first number the GPU waits for the host
+    (launch-bound). Calls enqueued back to back cannot measure it: once the driver's launch queue is full
+    the host waits for the GPU, and the enqueue time grows to the GPU's. On CPU the two are the same."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -317,16 +320,20 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int,
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        t0 = time.perf_counter()
         for _ in range(iters):
             step()
-        host = time.perf_counter() - t0
         end.record()
         torch.cuda.synchronize(device)
         seconds = start.elapsed_time(end) / 1000.0
         peak = torch.cuda.max_memory_allocated(device) / 2 ** 30
         reserved = torch.cuda.max_memory_reserved(device) / 2 ** 30
-        return seconds / iters, peak, reserved, host / iters
+        enqueue = []
+        for _ in range(max(3, min(iters, 7))):
+            t0 = time.perf_counter()
+            step()
+            enqueue.append(time.perf_counter() - t0)
+            torch.cuda.synchronize(device)
+        return seconds / iters, peak, reserved, statistics.median(enqueue)
     t0 = time.perf_counter()
     for _ in range(iters):
         step()

@@ -24,10 +24,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 POINTERS = ("u_ptr", "dt_ptr", "z_ptr", "y_ptr")
-FP32_POINTERS = ("B_ptr", "C_ptr", "A_ptr", "At_ptr", "D_ptr", "bias_ptr", "states_ptr", "seg_h_ptr", "seg_dt_ptr")
+FP32_POINTERS = ("B_ptr", "C_ptr", "A_ptr", "D_ptr", "bias_ptr", "states_ptr", "seg_h_ptr", "seg_dt_ptr")
 # strides of 1 are specialised to constants by Triton's launcher: the channel (and state) strides of
-# the channels-last tensors the fused op passes
-UNIT_STRIDES = ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_y_e")
+# the channels-last tensors the fused op passes, and A's state stride in the output pass
+UNIT_STRIDES = ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_y_e", "s_A_n")
 COUNTED = ("MUFU", "SHFL", "BAR", "LDG", "STG")
 
 

@@ -155,6 +155,24 @@ def test_fused_walk_backward_segments(l, chunk, bwd_segments):
                   bwd_segments=bwd_segments)
 
 
+@pytest.mark.parametrize("backward", ["walk", "chunk"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_fused_bc_in_input_dtype(monkeypatch, dtype, backward):
+    # VIM_FUSED_BC=input: the kernels read B and C from the x_proj output in place, 16-bit
+    monkeypatch.setenv("VIM_FUSED_BC", "input")
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", backward)
+    _check_parity(dtype, b=2, e=8, l=21, n=16, r=2, chunk=8, block_e=8, segments=2)
+
+
+def test_fused_bc_dtype_is_checked(monkeypatch):
+    from vim_backbone.ops.fused_bimamba import bc_dtype
+    monkeypatch.delenv("VIM_FUSED_BC", raising=False)
+    assert bc_dtype() == "float32"
+    monkeypatch.setenv("VIM_FUSED_BC", "fp8")
+    with pytest.raises(ValueError, match="VIM_FUSED_BC"):
+        bc_dtype()
+
+
 @pytest.mark.parametrize("l", [1, 3, 37])
 def test_fused_conv_backward_twins(monkeypatch, l):
     # the Triton conv gradient and its PyTorch twin (VIM_FUSED_CONV_BACKWARD=torch) agree; L shorter than
@@ -302,6 +320,17 @@ def test_fused_segments_gpu(monkeypatch, segments, pieces):
         from vim_backbone.ops import fused_bimamba as fb
         monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
     _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments, bwd_segments=segments)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("backward", ["walk", "chunk"])
+@pytest.mark.parametrize("e, bwd_segments", [(384, None), (200, 3)])
+def test_fused_bc_input_gpu(monkeypatch, backward, e, bwd_segments):
+    # B and C read in place as 16-bit values, with both backwards; a partial channel block (E = 200)
+    monkeypatch.setenv("VIM_FUSED_BC", "input")
+    monkeypatch.setenv("VIM_FUSED_BACKWARD", backward)
+    _check_parity(torch.bfloat16, b=2, e=e, l=1025, n=16, r=12, bwd_segments=bwd_segments)
 
 
 def test_pair_linear_matches_batched_linear():

@@ -200,7 +200,7 @@ def fused_settings() -> dict:
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
-                conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"))
+                conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"), bc_dtype=bc_dtype())
 
 
 def default_segments(programs: int, length: int, target: Optional[int] = None) -> int:
@@ -242,17 +242,19 @@ class _BidirectionalScan(torch.autograd.Function):
             seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
             seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
-        At = A.transpose(1, 2).contiguous()  # (2, N, E): the walk's state tile has channels on the fast axis
-        args = (u, dt, Bm, Cm, z, At, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
-                sub_len,
-                *u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
+        head = (u, dt, Bm, Cm, z, A, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
+                sub_len)
+        tail = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
         fast = not _interpreting()
         if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
+            # A read with the channels contiguous (see the kernel on A's layout)
+            A_ne = A.transpose(1, 2).contiguous().transpose(1, 2)
             k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
-                *args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments, SUB=pieces,
-                WRITE_Y=False, FAST=fast, num_warps=num_warps)
-        k._scan_fwd_kernel[grid](*args, N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                                 SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast, num_warps=num_warps)
+                *head[:5], A_ne, *head[6:], *A_ne.stride(), *tail, N=state, BLOCK_E=block_e, CHUNK=chunk,
+                STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, FAST=fast, num_warps=num_warps)
+        k._scan_fwd_kernel[grid](*head, *A.stride(), *tail, N=state, BLOCK_E=block_e, CHUNK=chunk,
+                                 STORE_STATES=store_states, SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast,
+                                 num_warps=num_warps)
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
@@ -316,6 +318,20 @@ class _BidirectionalScan(torch.autograd.Function):
             )
         return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
                 dbias.to(dt_bias.dtype), None, None, None, None, None)
+
+
+def bc_dtype() -> str:
+    """How the walks read B and C: ``VIM_FUSED_BC`` = ``float32`` (default) or ``input``.
+
+    ``float32``: a copy of the 2N columns in fp32 (a small share of the traffic), so no lane converts the
+    2N values it loads at every token. ``input``: the x_proj output's own 16-bit columns, read in place:
+    no copy, half the bytes every lane loads a token and fewer registers for the operands loaded ahead,
+    at the price of the conversions.
+    """
+    kind = os.environ.get("VIM_FUSED_BC", "float32")
+    if kind not in ("float32", "input"):
+        raise ValueError(f"VIM_FUSED_BC must be 'float32' or 'input', got {kind!r}")
+    return kind
 
 
 def backward_kind() -> str:
@@ -481,10 +497,11 @@ def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, bloc
     x_dbl = _PairLinear.apply(rows, weights.x_proj_w)
     dt = _PairLinear.apply(x_dbl[..., :dt_rank], weights.dt_proj_w)  # (2, B L, E)
     dt = dt.view(2, batch, length, channels).transpose(2, 3)
-    # B and C in fp32 (a copy of 2N columns a token, a small share of the traffic): the walk reads the
-    # same B_t, C_t on every lane, and converting 2N values from 16 bits on each lane at every token
-    # costs more instructions than the scan's own arithmetic
-    bc = x_dbl[..., b_col:c_col + d_state].float().view(2, batch, length, -1).transpose(2, 3)
+    # B and C as the walk reads them (bc_dtype): every lane loads the same B_t, C_t at every token
+    bc = x_dbl[..., b_col:c_col + d_state]
+    if bc_dtype() == "float32":
+        bc = bc.float()
+    bc = bc.view(2, batch, length, -1).transpose(2, 3)
     Bm = bc[:, :, :d_state]
     Cm = bc[:, :, c_col - b_col:c_col - b_col + d_state]
     return _BidirectionalScan.apply(u, dt, Bm, Cm, z, weights.A, weights.D, weights.dt_bias, block_e, chunk,

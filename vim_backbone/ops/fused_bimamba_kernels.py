@@ -216,7 +216,8 @@ def _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
 @triton.jit
 def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L,
                 WRITE_Y: tl.constexpr):
-    """Operands of token ``t`` for BLOCK_E channels, fp32.
+    """Operands of token ``t`` for BLOCK_E channels, fp32 (converted here: sm_90 code converting at the
+    use took more instructions in both passes, and 5 registers fewer only in the output pass).
 
     Loads are never masked (a masked load costs a zeroing and a predicate per register): ``t`` is clamped
     into [0, L) and the caller clamps the channel pointers to the last channel; steps outside the walk
@@ -259,8 +260,9 @@ def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, At_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
     E, L, n_chunks, seg_len, sub_len,
+    s_A_d, s_A_e, s_A_n,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
     s_B_d, s_B_b, s_B_n, s_B_l,
@@ -301,11 +303,13 @@ def _scan_fwd_kernel(
     offs_n = tl.arange(0, N)
     mask_e = offs_e < E
 
-    # the state tile is (N, BLOCK_E): channels on the fast axis, so the compiler spreads channels across
-    # lanes and keeps states within a thread; the sum over N is then (mostly) in-thread and the
-    # per-channel math (softplus, gate) is not repeated on every lane
-    # (A comes as At (2, N, E), channels contiguous: this load is what fixes the tile's layout)
-    A2 = tl.load(At_ptr + (d * N + offs_n[:, None]) * E + offs_e[None, :], mask=mask_e[None, :], other=0.0) * LOG2E
+    # the state tile is (N, BLOCK_E); the memory order of A (strides s_A_e, s_A_n) steers the layout the
+    # compiler gives it. Compiled for sm_90 (tools/fused_sass_stats.py): read with the states contiguous,
+    # the output pass keeps A in the layout of the state and its token loop moves no (N, BLOCK_E) tile
+    # through shared memory (it did, once a token, with the channels contiguous); the state pass is the
+    # other way round, without shared-memory traffic in its loop only with the channels contiguous
+    A2 = tl.load(A_ptr + d * s_A_d + offs_e[None, :] * s_A_e + offs_n[:, None] * s_A_n, mask=mask_e[None, :],
+                 other=0.0) * LOG2E
     Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
