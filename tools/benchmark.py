@@ -648,6 +648,8 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda but torch.cuda.is_available() is False; use --device cpu")
+    if device.type == "cuda" and device.index is None:  # streams and graphs need the index ("cuda" -> "cuda:0")
+        device = torch.device("cuda", torch.cuda.current_device())
     if device.type == "cuda":
         torch.cuda.set_device(device)
     torch.backends.cuda.matmul.allow_tf32 = args.tf32

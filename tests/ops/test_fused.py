@@ -406,3 +406,32 @@ def test_mixer_keeps_prepared_weights_without_grad():
     assert mixer.__dict__["_fused_cache"][0] != cached[0]
     import copy
     assert "_fused_cache" not in copy.deepcopy(mixer).__dict__  # derived state stays behind
+
+
+@pytest.mark.parametrize("dtype, conv_bias", [(torch.float32, True), (torch.bfloat16, False)])
+def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias):
+    """``prepare_fused_weights`` under autograd is one node (``_PrepareWeights``) whose gradients equal
+    those of the composed PyTorch preparation, for every parameter; a missing conv bias gets none."""
+    from vim_backbone.ops.fused_bimamba import _prepare, prepare_fused_weights
+    g = torch.Generator().manual_seed(0)
+    e, w, r, n = 12, 4, 3, 4  # dt_rank 3: padding columns before B and between B and C
+
+    def p(*shape):
+        return torch.randn(*shape, generator=g).requires_grad_()
+
+    params = [p(e, 1, w), p(e) if conv_bias else None, p(e, 1, w), p(e) if conv_bias else None, p(r + 2 * n, e),
+              p(r + 2 * n, e), p(e, r), p(e), p(e, r), p(e), p(e, n), p(e, n), p(e), p(e)]
+    prepared = prepare_fused_weights(*params, r, n, dtype)
+    assert prepared.x_proj_w.grad_fn is prepared.A.grad_fn  # one node for all seven outputs
+    with torch.enable_grad():
+        composed = _prepare(*params, r, n, dtype)
+    for a, b in zip(prepared, composed):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    keep = [i for i, t in enumerate(composed) if t.requires_grad]  # zeros stand in for a missing conv bias
+    upstream = [torch.randn(composed[i].shape, generator=g).to(composed[i].dtype) for i in keep]
+    live = [t for t in params if t is not None]
+    got = torch.autograd.grad([prepared[i] for i in keep], live, upstream)
+    want = torch.autograd.grad([composed[i] for i in keep], live, upstream)
+    for a, b in zip(got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

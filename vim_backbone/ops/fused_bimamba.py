@@ -458,8 +458,17 @@ def prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_
                           dtype: torch.dtype) -> FusedWeights:
     """Both directions' parameters stacked, cast and padded for :func:`scan_fused_prepared` (about 16
     small kernels a mixer; arguments as in :func:`bidirectional_scan_fused`, ``dtype`` that of x).
-    Differentiable. ``BiMambaMixer`` keeps the result while gradients are off and its parameters do not
-    change, which takes these launches out of inference."""
+    Differentiable, as one autograd node (:class:`_PrepareWeights`). ``BiMambaMixer`` keeps the result
+    while gradients are off and its parameters do not change, which takes these launches out of inference."""
+    params = (conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f, dt_proj_b_f, dt_proj_w_b,
+              dt_proj_b_b, A_f, A_b, D_f, D_b)
+    if torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in params):
+        return FusedWeights(*_PrepareWeights.apply(dt_rank, d_state, dtype, *params))
+    return _prepare(*params, dt_rank, d_state, dtype)
+
+
+def _prepare(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f, dt_proj_b_f, dt_proj_w_b,
+             dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank: int, d_state: int, dtype: torch.dtype) -> FusedWeights:
     channels = x_proj_w_f.shape[-1]
     width = conv_w_f.shape[-1]
     conv_w = _pair(conv_w_f.reshape(channels, width), conv_w_b.reshape(channels, width), torch.float32)
@@ -470,6 +479,53 @@ def prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_
                         _pair(dt_proj_w_f, dt_proj_w_b, dtype), _pair(A_f, A_b, torch.float32).contiguous(),
                         _pair(D_f, D_b, torch.float32).contiguous(),
                         _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous())
+
+
+class _PrepareWeights(torch.autograd.Function):
+    """:func:`prepare_fused_weights` as one autograd node.
+
+    Composed from PyTorch ops, the preparation put about 16 nodes a mixer into the autograd graph (stacks,
+    casts, the padded concatenation) and as many again into the backward; on an H200 the host took 113 ms
+    to enqueue a bf16 training step of Vim-Ti at 1024^2 (batch 8) that ran 120 ms on the GPU, a third of
+    it in the autograd engine. Here the forward launches the same small
+    kernels without recording them, and the backward hands each parameter its slice of the stacked
+    gradients: views, one concatenation for x_proj, and a cast where the dtypes differ.
+    """
+
+    @staticmethod
+    def forward(ctx, dt_rank: int, d_state: int, dtype: torch.dtype, *params):
+        ctx.dt_rank, ctx.d_state = dt_rank, d_state
+        ctx.meta = [None if p is None else (p.shape, p.dtype) for p in params]
+        return tuple(_prepare(*params, dt_rank, d_state, dtype))
+
+    @staticmethod
+    def backward(ctx, g_conv_w, g_conv_b, g_x_proj, g_dt_proj, g_A, g_D, g_bias):
+        meta = ctx.meta
+        wanted = ctx.needs_input_grad[3:]
+
+        def split(grad, i_f, i_b):  # the stacked (2, ...) gradient -> parameters i_f (direction 0), i_b
+            if grad is None:
+                return None, None
+            dtypes = {meta[i][1] for i in (i_f, i_b) if meta[i] is not None and wanted[i]}
+            if len(dtypes) == 1:
+                grad = grad.to(dtypes.pop())  # one cast for both directions
+            return tuple(None if meta[i] is None or not wanted[i] else grad[d].reshape(meta[i][0]).to(meta[i][1])
+                         for d, i in ((0, i_f), (1, i_b)))
+
+        if g_x_proj is not None:  # drop the padding columns: rows [dt | B | C] of each direction
+            b_col, c_col, _ = _xproj_columns(ctx.dt_rank, ctx.d_state)
+            n = ctx.d_state
+            g_x_proj = torch.cat([g_x_proj[:, :ctx.dt_rank], g_x_proj[:, b_col:b_col + n], g_x_proj[:, c_col:c_col + n]],
+                                 dim=1)
+        grads = [None] * 14
+        grads[0], grads[2] = split(g_conv_w, 0, 2)
+        grads[1], grads[3] = split(g_conv_b, 1, 3)
+        grads[4], grads[5] = split(g_x_proj, 4, 5)
+        grads[6], grads[8] = split(g_dt_proj, 6, 8)
+        grads[7], grads[9] = split(g_bias, 7, 9)
+        grads[10], grads[11] = split(g_A, 10, 11)
+        grads[12], grads[13] = split(g_D, 12, 13)
+        return (None, None, None, *grads)
 
 
 def scan_fused_prepared(x: torch.Tensor, z: torch.Tensor, weights: FusedWeights, dt_rank: int, d_state: int,

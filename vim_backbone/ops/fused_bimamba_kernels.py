@@ -508,6 +508,37 @@ def _add_rmsnorm_fwd_kernel(
     tl.store(rstd_ptr + rows, rstd, mask=mask_m)
 
 
+
+@triton.jit
+def _add_rmsnorm_bwd_kernel(
+    res_out_ptr, rstd_ptr, w_ptr, g_ptr, g_res_ptr, dx_ptr, dres_ptr, dw_ptr, M, D,
+    HAS_GRAD_RES: tl.constexpr, HAS_RESIDUAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Gradients of ``_add_rmsnorm_fwd_kernel`` for BLOCK_M rows (all contiguous, D wide).
+
+    With xhat = res_out * rstd and gw = g * w: d(res_out) = rstd (gw - xhat mean(gw xhat)) + g_res, written
+    in the dtype of x (``dx``) and, with HAS_RESIDUAL, in fp32 (``dres``); this program's share of the
+    weight gradient, sum over its rows of g * xhat, goes to row ``program_id`` of ``dw`` (fp32).
+    """
+    pid = tl.program_id(0)
+    rows = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.arange(0, BLOCK_D)
+    mask_m = rows < M
+    mask = mask_m[:, None] & (cols < D)[None, :]
+    offs = rows[:, None] * D + cols[None, :]
+    rstd = tl.load(rstd_ptr + rows, mask=mask_m, other=0.0)
+    xhat = tl.load(res_out_ptr + offs, mask=mask, other=0.0) * rstd[:, None]
+    g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    w = tl.load(w_ptr + cols, mask=cols < D, other=0.0).to(tl.float32)
+    gw = g * w[None, :]
+    grad = rstd[:, None] * (gw - xhat * (tl.sum(gw * xhat, axis=1) / D)[:, None])
+    if HAS_GRAD_RES:
+        grad += tl.load(g_res_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(dx_ptr + offs, grad.to(dx_ptr.dtype.element_ty), mask=mask)
+    if HAS_RESIDUAL:
+        tl.store(dres_ptr + offs, grad, mask=mask)
+    tl.store(dw_ptr + pid * D + cols, tl.sum(g * xhat, axis=0), mask=cols < D)
+
 @triton.jit
 def _scan_bwd_walk_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, states_ptr, g_ptr,
