@@ -3,11 +3,12 @@
     python tools/fused_sass_stats.py                       # sm_90, bf16, block_e x num_warps defaults
     python tools/fused_sass_stats.py --arch 90 --configs 8:1 32:1 --store-states
 
-Pointers and strides are declared 16-byte aligned / divisible by 16, as the launcher specialises them
-for Vim's shapes. For each (block_e, num_warps) it prints the registers per thread, local-memory (spill)
+Pointers, strides and E are declared 16-byte aligned / divisible by 16, as the launcher specialises them
+for Vim's shapes (E = 384). For each (block_e, num_warps) it prints the registers per thread, local-memory (spill)
 bytes, the machine instructions that bound a token step in the whole kernel: MUFU (exp2 / log2 / rcp on
 the special-function units), SHFL (lane shuffles of the reductions over N), BAR (barriers) and LDG /
-STG (global loads / stores), the instructions and MUFU of the token loop alone (four token steps), and
+STG (global loads / stores), the instructions and MUFU of the token loop alone (four token steps; the
+JSON rows also count its BAR and LDSM, shared-memory round trips of layout conversions), and
 the state tile's layout (``threadsPerWarp`` along (N, channels)).
 Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
 """
@@ -56,7 +57,7 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
     # what the launcher sees for Vim's shapes: 16-byte aligned pointers, strides divisible by 16
     # (E = 384, the padded x_proj width 48, ...), which lets the compiler use vector loads
     aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
-               if signature[name] != "constexpr" and (name.endswith("_ptr") or name.startswith("s_"))}
+               if signature[name] != "constexpr" and (name.endswith("_ptr") or name.startswith("s_") or name == "E")}
     src = ASTSource(fn=fn, signature=signature, constexprs={(fn.arg_names.index(n),): v for n, v in consts.items()},
                     attrs=aligned)
     return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
@@ -90,7 +91,8 @@ def sass_stats(compiled) -> dict:
             if start is not None and i - start > len(loop):
                 loop = [x for x in lines[start:i + 1] if re.search(r"/\*[0-9a-f]{4,}\*/", x)]
     counts["loop_instructions"] = len(loop)
-    counts["loop_MUFU"] = sum(1 for line in loop if re.search(r"\bMUFU\b", line))
+    for op in ("MUFU", "BAR", "LDSM"):  # LDSM: a tile read back from shared memory (a layout conversion)
+        counts[f"loop_{op}"] = sum(1 for line in loop if re.search(rf"\b{op}\b", line))
     layout = re.search(r"#blocked = #ttg\.blocked<\{([^}]*)\}>", compiled.asm["ttgir"])
     return dict(registers=regs, spill_bytes=local, instructions=len(instructions), **counts,
                 layout=layout.group(1) if layout else "?")

@@ -103,6 +103,15 @@ def test_forcing_unavailable_mamba_ssm_names_install_command():
         resolve_backend("mamba_ssm", torch.device("cpu"))
 
 
+def test_forcing_mamba_ssm_off_cuda_is_refused(monkeypatch):
+    # even where mamba_ssm imports (a GPU box benchmarking on --device cpu), its kernels need CUDA tensors
+    import vim_backbone.ops as ops
+    monkeypatch.setattr(ops, "_load", lambda name: None)
+    with pytest.raises(ValueError, match="CUDA kernels only"):
+        resolve_backend("mamba_ssm", torch.device("cpu"))
+    assert resolve_backend("mamba_ssm", torch.device("cuda")) == "mamba_ssm"
+
+
 def test_automatic_fallback_on_cuda_warns_once(monkeypatch):
     import warnings
 

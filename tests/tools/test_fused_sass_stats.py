@@ -1,4 +1,4 @@
-"""The fused forward compiles for sm_90 on a CPU machine, without spills, with the intended tile layout.
+"""The fused forward compiles for sm_90 on a CPU machine, without spills, its state tile kept in registers.
 
 Run in a child process: the test session sets TRITON_INTERPRET=1 (no GPU), which turns the kernels into
 interpreted functions that cannot be compiled.
@@ -32,13 +32,14 @@ def _stats(tmp_path, *args):
     return json.loads(out.read_text())
 
 
-def test_thread_per_channel_tile_has_no_shuffles_barriers_or_spills(tmp_path):
-    # block_e 32 on one warp: each lane owns one channel and its N states, so the sum over N needs no
-    # lane shuffle and nothing goes through shared memory
+def test_output_pass_keeps_its_state_tile_in_registers(tmp_path):
+    # block_e 32 on one warp, the default: no spills, and no (N, BLOCK_E) tile goes through shared memory in
+    # the token loop (A is read in the memory order that gives it the state's layout; with A channels-first
+    # the Triton of torch 2.11 moved the decay tile through shared memory at every token, at 156 registers)
     (row,) = _stats(tmp_path, "--configs", "32:1")
     assert row["spill_bytes"] == 0
-    assert row["SHFL"] == 0 and row["BAR"] == 0
-    assert "threadsPerWarp = [1, 32]" in row["layout"]
+    assert row["loop_LDSM"] == 0
+    assert row["registers"] <= 128  # four programs of one warp a scheduler or more
     assert row["MUFU"] > 0 and row["LDG"] > 0
     # the token loop runs four steps; each takes one MUFU per state (exp2 of dt A) plus four per channel
     # (softplus: exp2, log2; gate: exp2, rcp), i.e. every approximate function is one instruction

@@ -85,6 +85,8 @@ def resolve_backend(requested: Optional[str], device: torch.device, batch: Optio
             from .fused_bimamba import fused_available
             if not fused_available(device):
                 raise ValueError(f"scan backend 'fused' needs a CUDA device (or TRITON_INTERPRET=1); got {device}")
+        if requested == "mamba_ssm" and torch.device(device).type != "cuda":
+            raise ValueError(f"scan backend 'mamba_ssm' runs CUDA kernels only; got {device}")
         return requested
     if device.type == "cuda":
         from .fused_bimamba import fused_available
