@@ -116,3 +116,12 @@ def test_benchmark_cuda_graph_rejects_full():
     with pytest.raises(SystemExit, match="backbones only"):
         bench.main(["--full", "det", "--cuda-graph", "--device", "cpu"])
 
+
+
+def test_host_profile_cpu():
+    tool = load_tool("host_profile")
+    res = tool.main(["--device", "cpu", "--backend", "reference", "--img-size", "32", "--batch", "1", "--depth", "2",
+                     "--steps", "1", "--top", "5"])
+    assert len(res["profiled_ms"]) == 1 and len(res["plain_ms"]) == 5
+    assert all(t > 0 for t in res["plain_ms"])
+    assert "run_backward" in res["profile"]  # the training step's backward shows up in the profile
