@@ -242,19 +242,20 @@ class _BidirectionalScan(torch.autograd.Function):
             seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
             seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
-        head = (u, dt, Bm, Cm, z, A, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks, seg_len,
-                sub_len)
-        tail = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
+        strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
+
+        def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
+            return (u, dt, Bm, Cm, z, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
+                    seg_len, sub_len, *A_.stride(), *strides)
+
         fast = not _interpreting()
         if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
             # A read with the channels contiguous (see the kernel on A's layout)
-            A_ne = A.transpose(1, 2).contiguous().transpose(1, 2)
             k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
-                *head[:5], A_ne, *head[6:], *A_ne.stride(), *tail, N=state, BLOCK_E=block_e, CHUNK=chunk,
+                *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
                 STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, FAST=fast, num_warps=num_warps)
-        k._scan_fwd_kernel[grid](*head, *A.stride(), *tail, N=state, BLOCK_E=block_e, CHUNK=chunk,
-                                 STORE_STATES=store_states, SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast,
-                                 num_warps=num_warps)
+        k._scan_fwd_kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
+                                 SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast, num_warps=num_warps)
         out = torch.add(y[0], y[1])
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
@@ -487,9 +488,9 @@ class _PrepareWeights(torch.autograd.Function):
     Composed from PyTorch ops, the preparation put about 16 nodes a mixer into the autograd graph (stacks,
     casts, the padded concatenation) and as many again into the backward; on an H200 the host took 113 ms
     to enqueue a bf16 training step of Vim-Ti at 1024^2 (batch 8) that ran 120 ms on the GPU, a third of
-    it in the autograd engine. Here the forward launches the same small
-    kernels without recording them, and the backward hands each parameter its slice of the stacked
-    gradients: views, one concatenation for x_proj, and a cast where the dtypes differ.
+    it in the autograd engine. Here the forward launches the same small kernels without recording them,
+    and the backward hands each parameter its slice of the stacked gradients: views, one concatenation
+    for x_proj, and a cast where the dtypes differ.
     """
 
     @staticmethod

@@ -488,16 +488,22 @@ def _scan_bwd_kernel(
 
 
 @triton.jit
+def _row_block(M, D, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr):
+    # this program's BLOCK_M rows of an (M, D) row-major tensor: rows, cols, row mask, element mask, offsets
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.arange(0, BLOCK_D)
+    mask_m = rows < M
+    mask = mask_m[:, None] & (cols < D)[None, :]
+    return rows, cols, mask_m, mask, rows[:, None] * D + cols[None, :]
+
+
+@triton.jit
 def _add_rmsnorm_fwd_kernel(
     x_ptr, res_ptr, w_ptr, out_ptr, res_out_ptr, rstd_ptr, M, D, eps,
     HAS_RESIDUAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """res_out = res + x (fp32); out = res_out * rsqrt(mean(res_out^2) + eps) * w, rows of D contiguous."""
-    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    cols = tl.arange(0, BLOCK_D)
-    mask_m = rows < M
-    mask = mask_m[:, None] & (cols < D)[None, :]
-    offs = rows[:, None] * D + cols[None, :]
+    rows, cols, mask_m, mask, offs = _row_block(M, D, BLOCK_M, BLOCK_D)
     r = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     if HAS_RESIDUAL:
         r += tl.load(res_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -506,7 +512,6 @@ def _add_rmsnorm_fwd_kernel(
     w = tl.load(w_ptr + cols, mask=cols < D, other=0.0).to(tl.float32)
     tl.store(out_ptr + offs, (r * rstd[:, None] * w[None, :]).to(out_ptr.dtype.element_ty), mask=mask)
     tl.store(rstd_ptr + rows, rstd, mask=mask_m)
-
 
 
 @triton.jit
@@ -520,12 +525,7 @@ def _add_rmsnorm_bwd_kernel(
     in the dtype of x (``dx``) and, with HAS_RESIDUAL, in fp32 (``dres``); this program's share of the
     weight gradient, sum over its rows of g * xhat, goes to row ``program_id`` of ``dw`` (fp32).
     """
-    pid = tl.program_id(0)
-    rows = pid * BLOCK_M + tl.arange(0, BLOCK_M)
-    cols = tl.arange(0, BLOCK_D)
-    mask_m = rows < M
-    mask = mask_m[:, None] & (cols < D)[None, :]
-    offs = rows[:, None] * D + cols[None, :]
+    rows, cols, mask_m, mask, offs = _row_block(M, D, BLOCK_M, BLOCK_D)
     rstd = tl.load(rstd_ptr + rows, mask=mask_m, other=0.0)
     xhat = tl.load(res_out_ptr + offs, mask=mask, other=0.0) * rstd[:, None]
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
@@ -537,7 +537,8 @@ def _add_rmsnorm_bwd_kernel(
     tl.store(dx_ptr + offs, grad.to(dx_ptr.dtype.element_ty), mask=mask)
     if HAS_RESIDUAL:
         tl.store(dres_ptr + offs, grad, mask=mask)
-    tl.store(dw_ptr + pid * D + cols, tl.sum(g * xhat, axis=0), mask=cols < D)
+    tl.store(dw_ptr + tl.program_id(0) * D + cols, tl.sum(g * xhat, axis=0), mask=cols < D)
+
 
 @triton.jit
 def _scan_bwd_walk_kernel(

@@ -49,9 +49,7 @@ class _AddRMSNorm(torch.autograd.Function):
         k = load_fused_kernels()
         res_out, rstd, weight = ctx.saved_tensors
         rows, dim = res_out.shape
-        g = grad_out.reshape(-1, dim)
-        if not g.is_contiguous():
-            g = g.contiguous()
+        g = grad_out.reshape(-1, dim).contiguous()
         g_res = None if grad_res is None else grad_res.reshape(-1, dim).contiguous()
         dx = torch.empty(rows, dim, device=res_out.device, dtype=ctx.x_dtype)
         dres = torch.empty_like(res_out) if ctx.has_residual else dx  # dummy pointer without a residual
