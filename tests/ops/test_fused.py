@@ -96,14 +96,26 @@ def _rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
     return ((a.float() - ref).abs().max() / ref.abs().max().clamp(min=1.0)).item()
 
 
-def _check_parity(dtype, b, e, l, n, r, **kw):
+def _check_parity(dtype, b, e, l, n, r, joined=False, **kw):
+    """joined: the fused op gets xz (B, 2E, L) whole with z None, as the mixer calls it; its gradient is
+    compared half by half."""
     args = _make_args(dtype, b, e, l, n, r)
     ref_args = {k: v.detach().float().requires_grad_() for k, v in args.items()}
-    out = bidirectional_scan_fused(**args, dt_rank=r, d_state=n, **kw)
+    grad = torch.randn(b, e, l, generator=torch.Generator().manual_seed(1)).to(DEVICE)  # shared by all runs
+    if joined:
+        # channels-last like the in_proj output: (B, L, 2E) in memory
+        xz = torch.cat([args["x"], args["z"]], 1).detach().transpose(1, 2).contiguous().transpose(1, 2)
+        xz.requires_grad_()
+        params = {k: v for k, v in args.items() if k not in ("x", "z")}
+        out = bidirectional_scan_fused(xz, None, **params, dt_rank=r, d_state=n, **kw)
+        g_xz, *g_params = torch.autograd.grad(out, [xz, *params.values()], grad.to(dtype))
+        assert g_xz.shape == xz.shape and g_xz.transpose(1, 2).is_contiguous()  # one tensor, channels-last
+        grads = [*g_xz.chunk(2, dim=1), *g_params]
+    else:
+        out = bidirectional_scan_fused(**args, dt_rank=r, d_state=n, **kw)
+        grads = torch.autograd.grad(out, list(args.values()), grad.to(dtype))
     ref = bidirectional_scan_ref(**ref_args, dt_rank=r, d_state=n)
     assert out.dtype == dtype and out.shape == (b, e, l)
-    grad = torch.randn(b, e, l, generator=torch.Generator().manual_seed(1)).to(DEVICE)  # shared by all runs
-    grads = torch.autograd.grad(out, list(args.values()), grad.to(dtype))
     ref_grads = torch.autograd.grad(ref, list(ref_args.values()), grad)
     tol_fwd, tol_bwd = TOL[dtype]
     if dtype != torch.float32:
@@ -129,6 +141,12 @@ def test_fused_matches_reference_fp32(l, chunk):
     # L below, equal to, and not a multiple of the chunk; the two walks meet on a token (odd L) or
     # between two (even L); L = 1 has no step before the walks meet
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=chunk, block_e=4)
+
+
+@pytest.mark.parametrize("l, segments", [(1, 1), (37, 3)])
+def test_fused_joined_xz(l, segments):
+    # the mixer's call: xz whole, z None; the xz gradient comes back as one tensor with xz's strides
+    _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments, joined=True)
 
 
 @pytest.mark.parametrize("l, segments", [(37, 2), (37, 3), (40, 4), (9, 9), (6, 4)])
@@ -312,6 +330,14 @@ def test_fused_matches_reference_gpu(dtype, l, backward, monkeypatch):
 
 @pytest.mark.gpu
 @cuda_only
+@pytest.mark.parametrize("e", [384, 200])
+def test_fused_joined_gpu(e):
+    # the mixer's call (xz whole, one gradient tensor); E = 200: a partial channel block in every kernel
+    _check_parity(torch.bfloat16, b=2, e=e, l=4097, n=16, r=12, joined=True)
+
+
+@pytest.mark.gpu
+@cuda_only
 @pytest.mark.parametrize("segments, pieces", [(None, None), (1, None), (3, None), (None, 1), (None, 4)])
 def test_fused_segments_gpu(monkeypatch, segments, pieces):
     # the default cut (batch 2: the most segments), none, and an uneven cut; forward and walk backward;
@@ -333,22 +359,15 @@ def test_fused_bc_input_gpu(monkeypatch, backward, e, bwd_segments):
     _check_parity(torch.bfloat16, b=2, e=e, l=1025, n=16, r=12, bwd_segments=bwd_segments)
 
 
-def test_pair_linear_matches_batched_linear():
-    # the x_proj / dt_proj GEMMs of both directions: per-direction weight gradients, same values as autograd
-    from vim_backbone.ops.fused_bimamba import _PairLinear
+def test_weight_grad_matches_batched_linear():
+    # the x_proj / dt_proj weight gradients of both directions, one GEMM a direction: autograd's values
+    from vim_backbone.ops.fused_bimamba import _weight_grad
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 37, 6, generator=g, dtype=torch.float64)
-    w = torch.randn(2, 5, 6, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 5, 6, generator=g, dtype=torch.float64, requires_grad=True)
     grad = torch.randn(2, 37, 5, generator=g, dtype=torch.float64)
-    x1, w1 = x.clone().requires_grad_(), w.clone().requires_grad_()
-    x2, w2 = x.clone().requires_grad_(), w.clone().requires_grad_()
-    out = _PairLinear.apply(x1, w1)
-    ref = torch.bmm(x2, w2.transpose(1, 2))
-    torch.testing.assert_close(out, ref)
-    gx, gw = torch.autograd.grad(out, (x1, w1), grad)
-    rx, rw = torch.autograd.grad(ref, (x2, w2), grad)
-    torch.testing.assert_close(gx, rx)
-    torch.testing.assert_close(gw, rw)
+    (ref,) = torch.autograd.grad(torch.bmm(x, w.transpose(1, 2)), (w,), grad)
+    torch.testing.assert_close(_weight_grad(grad, x), ref)
 
 
 def test_default_segments():

@@ -117,12 +117,12 @@ class BiMambaMixer(nn.Module):
         if backend.bidirectional is not None and xz.dtype != torch.float64:
             # one fused op over the original order: anti-causal conv + reverse scan for the backward
             # direction, so no flipped copies; fp64 (tests) takes the two-direction path below
-            x, z = xz.chunk(2, dim=1)
+            # z None: the op takes xz whole and returns its gradient as one tensor
             if backend.name == "fused" and not torch.is_grad_enabled():
                 from ..ops.fused_bimamba import scan_fused_prepared
-                out = scan_fused_prepared(x, z, self._fused_weights(xz.dtype), self.dt_rank, self.d_state)
+                out = scan_fused_prepared(xz, None, self._fused_weights(xz.dtype), self.dt_rank, self.d_state)
             else:
-                out = backend.bidirectional(x, z, *self._fused_args(), self.dt_rank, self.d_state)
+                out = backend.bidirectional(xz, None, *self._fused_args(), self.dt_rank, self.d_state)
             return F.linear(out.transpose(1, 2), self.out_proj.weight)
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)

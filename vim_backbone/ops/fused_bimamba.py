@@ -10,7 +10,7 @@ Work split (forward), every activation channels-last ((..., L, E) in memory) so 
 and write rows and the scan's per-token loads are contiguous over channels:
   1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
   2. two batched GEMMs in PyTorch (cuBLAS; their weight gradients one direction at a time, see
-     ``_PairLinear``): ``x_proj`` -> (dt, B, C), its columns padded so that B and C start on 16-byte
+     ``_weight_grad``): ``x_proj`` -> (dt, B, C), its columns padded so that B and C start on 16-byte
      boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
   3. one Triton launch (two when the walk is cut into segments: a pass for the segment states, in
      STATE_PASS_PIECES pieces a segment): softplus(dt + bias), the scan, D skip
@@ -23,7 +23,8 @@ Backward: one Triton launch of the scan gradients (states recomputed per chunk o
 chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token walk run backwards, or
 with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton launches for the conv
 gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` uses PyTorch's conv
-instead), and the GEMM gradients by autograd.
+instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
+x_proj output and of xz are each assembled in one tensor.
 """
 import os
 from functools import lru_cache
@@ -101,78 +102,65 @@ def load_fused_kernels():
 # ------------------------------------------------------------------------------------------ autograd ops
 
 
+def _conv_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x (B, E, L) -> u (2, B, E, L), channels-last in memory ((2, B, L, E): rows of the x_proj GEMM, and
+    coalesced per-token loads for the scan)."""
+    k = load_fused_kernels()
+    batch, channels, length = x.shape
+    u = x.new_empty(2, batch, length, channels).transpose(2, 3)
+    grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
+    k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(), *u.stride(),
+                             W=weight.shape[-1], BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(),
+                             num_warps=CONV_NUM_WARPS)
+    return u
+
+
+def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, grad_u: torch.Tensor,
+                   gx: torch.Tensor):
+    """Gradients of :func:`_conv_forward`: writes x's into ``gx`` (B, E, L, any strides, x's dtype) and
+    returns those of ``weight`` and ``bias``."""
+    kind = os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton")
+    if kind not in ("triton", "torch"):
+        raise ValueError(f"VIM_FUSED_CONV_BACKWARD must be 'triton' or 'torch', got {kind!r}")
+    if kind == "torch":  # the PyTorch twin (A/B timing)
+        with torch.enable_grad():
+            xf = x.detach().float().requires_grad_()
+            w = weight.detach().requires_grad_()
+            b = bias.detach().requires_grad_()
+            u = _bidirectional_conv_silu_torch(xf, w, b)
+            g_x, gw, gb = torch.autograd.grad(u, (xf, w, b), grad_u.float())
+        gx.copy_(g_x)
+        return gw, gb
+    k = load_fused_kernels()
+    batch, channels, length = x.shape
+    width = weight.shape[-1]
+    # gp = grad of the pre-activations (2, B, E, L) fp32, channels-last like u; then gx from its taps
+    gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
+    gw = torch.zeros_like(weight, dtype=torch.float32)
+    gb = torch.zeros_like(bias, dtype=torch.float32)
+    grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
+    k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
+                                 *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BLOCK_E,
+                                 BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_NUM_WARPS)
+    k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
+                               BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, num_warps=CONV_NUM_WARPS)
+    return gw.to(weight.dtype), gb.to(bias.dtype)
+
+
 class _BidirectionalConvSiLU(torch.autograd.Function):
     """x (B, E, L) -> u (2, B, E, L): silu(causal conv) and silu(anti-causal conv, taps reversed)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        k = load_fused_kernels()
-        batch, channels, length = x.shape
-        width = weight.shape[-1]
-        # channels-last in memory, (2, B, L, E): rows of the x_proj GEMM, and coalesced per-token loads
-        u = x.new_empty(2, batch, length, channels).transpose(2, 3)
-        grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
-        k._conv_fwd_kernel[grid](x, weight, bias, u, channels, length, *x.stride(), *u.stride(),
-                                 W=width, BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(),
-                                 num_warps=CONV_NUM_WARPS)
         ctx.save_for_backward(x, weight, bias)
-        return u
+        return _conv_forward(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_u: torch.Tensor):
         x, weight, bias = ctx.saved_tensors
-        kind = os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton")
-        if kind not in ("triton", "torch"):
-            raise ValueError(f"VIM_FUSED_CONV_BACKWARD must be 'triton' or 'torch', got {kind!r}")
-        if kind == "torch":  # the PyTorch twin (A/B timing)
-            with torch.enable_grad():
-                xf = x.detach().float().requires_grad_()
-                w = weight.detach().requires_grad_()
-                b = bias.detach().requires_grad_()
-                u = _bidirectional_conv_silu_torch(xf, w, b)
-                gx, gw, gb = torch.autograd.grad(u, (xf, w, b), grad_u.float())
-            return gx.to(x.dtype), gw, gb
-        k = load_fused_kernels()
-        batch, channels, length = x.shape
-        width = weight.shape[-1]
-        # gp = grad of the pre-activations (2, B, E, L) fp32, channels-last like u; then gx from its taps
-        gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
-        gw = torch.zeros_like(weight, dtype=torch.float32)
-        gb = torch.zeros_like(bias, dtype=torch.float32)
-        gx = x.new_empty(batch, length, channels).transpose(1, 2)
-        grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
-        k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
-                                     *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BLOCK_E,
-                                     BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_NUM_WARPS)
-        k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
-                                   BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, num_warps=CONV_NUM_WARPS)
-        return gx, gw.to(weight.dtype), gb.to(bias.dtype)
-
-
-class _PairLinear(torch.autograd.Function):
-    """Both directions' linear maps in one batched GEMM: x (2, M, K), w (2, N, K) -> (2, M, N).
-
-    The weight gradient reduces over the M = B L rows into a small (N, K); cuBLAS splits that long
-    reduction for a plain GEMM but not for a batched one, so it is taken one direction at a time (H200,
-    1024^2, batch 8: autograd's batched x_proj weight gradient took 0.83 ms a layer, 16 % of a training
-    step).
-    """
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, w)
-        return torch.bmm(x, w.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        x, w = ctx.saved_tensors
-        gx = torch.bmm(grad, w) if ctx.needs_input_grad[0] else None
-        gw = None
-        if ctx.needs_input_grad[1]:
-            gw = torch.empty(w.shape, device=w.device, dtype=torch.promote_types(grad.dtype, x.dtype))
-            for d in range(2):
-                torch.mm(grad[d].t(), x[d], out=gw[d])
-        return gx, gw
+        gx = x.new_empty(x.shape[0], x.shape[2], x.shape[1]).transpose(1, 2)
+        gw, gb = _conv_backward(x, weight, bias, grad_u, gx)
+        return gx, gw, gb
 
 
 def _bidirectional_conv_silu_torch(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -211,52 +199,125 @@ def default_segments(programs: int, length: int, target: Optional[int] = None) -
     return max(1, min(want, MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
 
 
+def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
+                  segments: Optional[int], store_states: bool):
+    """The scan stage's forward: ``(y_fwd + y_bwd) * silu(z) / 2`` (B, E, L) and, with ``store_states``,
+    the chunk-entry states (2, B, E, n_chunks, N) fp32 the backward recomputes from (else None)."""
+    k = load_fused_kernels()
+    _, batch, channels, length = u.shape
+    state = A.shape[-1]
+    n_chunks = _cdiv(length, chunk)
+    if segments is None:
+        segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
+    segments = max(1, min(segments, length))
+    pieces = max(1, STATE_PASS_PIECES)
+    sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
+    seg_len = sub_len * pieces
+    segments = _cdiv(length, seg_len)  # no empty segment
+    if segments == 1:
+        pieces = 1
+    # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
+    # the caller's out_proj reads without a copy
+    y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
+    states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
+              if store_states else y)  # dummy pointer when not stored
+    seg_h = seg_dt = y  # dummy pointers for one segment
+    if segments > 1:
+        f32 = dict(device=u.device, dtype=torch.float32)
+        seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
+        seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
+    grid = (_cdiv(channels, block_e), batch, 2 * segments)
+    strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
+
+    def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
+        return (u, dt, Bm, Cm, z, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
+                seg_len, sub_len, *A_.stride(), *strides)
+
+    fast = not _interpreting()
+    if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
+        # A read with the channels contiguous (see the kernel on A's layout)
+        k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
+            *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
+            STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, FAST=fast, num_warps=num_warps)
+    k._scan_fwd_kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
+                             SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast, num_warps=num_warps)
+    return torch.add(y[0], y[1]), (states if store_states else None)
+
+
+def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int, bwd_segments: Optional[int]):
+    """Gradients of :func:`_scan_forward`: du, ddt (2, B, E, L) in u's / dt's dtype; dB, dC (2, B, N, L),
+    dA (2, E, N), dD, dbias (2, E) fp32; and dz as a tuple of fp32 (B, E, L) terms to be summed (one per
+    direction with the walk backward, which writes them channels-last without atomics)."""
+    k = load_fused_kernels()
+    _, batch, channels, length = u.shape
+    state = A.shape[-1]
+    n_chunks = states.shape[3]
+    f32 = dict(device=u.device, dtype=torch.float32)
+    dB = torch.zeros(2, batch, state, length, **f32)
+    dC = torch.zeros(2, batch, state, length, **f32)
+    dA = torch.zeros(2, channels, state, **f32)
+    dD = torch.zeros(2, channels, **f32)
+    dbias = torch.zeros(2, channels, **f32)
+    strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
+    if backward_kind() == "walk":
+        block_e = BWD_WALK_BLOCK_E
+        fast = not _interpreting()
+        # channels-last like u; dz per direction, summed by the caller (no atomics on the big tensors)
+        du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
+                        for t in (u.dtype, dt.dtype, torch.float32))
+        segments = bwd_segments
+        if segments is None:
+            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
+        seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
+        segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
+        grid = (_cdiv(channels, block_e), batch, 2 * segments)
+        seg_dh = seg_dt = dA  # dummy pointers for one segment
+        if segments > 1:  # the dh each later segment sends back, and its total step
+            seg_dh = torch.empty(2, batch, channels, segments, state, **f32)
+            seg_dt = torch.empty(2, batch, channels, segments, **f32)
+            k._scan_bwd_seg_kernel[grid[:2] + (2 * (segments - 1),)](
+                dt, Cm, z, A, dt_bias, grad_out, seg_dh, seg_dt, channels, length, n_chunks, seg_chunks,
+                *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride(),
+                N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
+                num_warps=BWD_WALK_NUM_WARPS)
+        scratch = torch.empty(grid[0] * batch * 2 * segments * chunk * block_e * state, **f32)
+        k._scan_bwd_walk_kernel[grid](
+            u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
+            channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks,
+            N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast, num_warps=BWD_WALK_NUM_WARPS,
+        )
+        dz_terms = (dz2[0], dz2[1])
+    else:
+        du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
+        ddt = torch.empty(2, batch, channels, length, device=u.device, dtype=dt.dtype)
+        dz = torch.zeros(batch, channels, length, **f32)
+        grid = (_cdiv(channels, BWD_BLOCK_E), batch, 2)
+        k._scan_bwd_kernel[grid](
+            u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
+            du, ddt, dB, dC, dz, dA, dD, dbias,
+            channels, length, n_chunks, *strides,
+            N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, FAST=not _interpreting(), num_warps=8,
+        )
+        dz_terms = (dz,)
+    return du, ddt, dB, dC, dz_terms, dA, dD, dbias
+
+
+def _sum_into(out: torch.Tensor, terms) -> torch.Tensor:
+    """``out`` = the sum of ``terms``, cast to out's dtype in the same kernel."""
+    if len(terms) == 2:
+        return torch.add(terms[0], terms[1], out=out)
+    return out.copy_(terms[0])
+
+
 class _BidirectionalScan(torch.autograd.Function):
-    """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L)."""
+    """(u, dt, B, C, z, A, D, dt_bias) -> (y_fwd + y_bwd) * silu(z) / 2, (B, E, L): the scan stage alone."""
 
     @staticmethod
     def forward(ctx, u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
                 segments: Optional[int], bwd_segments: Optional[int] = None):
-        k = load_fused_kernels()
-        _, batch, channels, length = u.shape
-        state = A.shape[-1]
-        n_chunks = _cdiv(length, chunk)
         store_states = any(ctx.needs_input_grad[:8])
-        if segments is None:
-            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
-        segments = max(1, min(segments, length))
-        pieces = max(1, STATE_PASS_PIECES)
-        sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
-        seg_len = sub_len * pieces
-        segments = _cdiv(length, seg_len)  # no empty segment
-        if segments == 1:
-            pieces = 1
-        # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
-        # the caller's out_proj reads without a copy
-        y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
-        states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
-                  if store_states else y)  # dummy pointer when not stored
-        seg_h = seg_dt = y  # dummy pointers for one segment
-        if segments > 1:
-            f32 = dict(device=u.device, dtype=torch.float32)
-            seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
-            seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
-        grid = (_cdiv(channels, block_e), batch, 2 * segments)
-        strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
-
-        def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
-            return (u, dt, Bm, Cm, z, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
-                    seg_len, sub_len, *A_.stride(), *strides)
-
-        fast = not _interpreting()
-        if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
-            # A read with the channels contiguous (see the kernel on A's layout)
-            k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
-                *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
-                STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, FAST=fast, num_warps=num_warps)
-        k._scan_fwd_kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                                 SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast, num_warps=num_warps)
-        out = torch.add(y[0], y[1])
+        out, states = _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
+                                    store_states)
         if store_states:
             ctx.save_for_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states)
         ctx.chunk = chunk
@@ -265,60 +326,108 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        k = load_fused_kernels()
         u, dt, Bm, Cm, z, A, D, dt_bias, states = ctx.saved_tensors
-        chunk = ctx.chunk
-        _, batch, channels, length = u.shape
-        state = A.shape[-1]
-        n_chunks = states.shape[3]
-        f32 = dict(device=u.device, dtype=torch.float32)
-        dB = torch.zeros(2, batch, state, length, **f32)
-        dC = torch.zeros(2, batch, state, length, **f32)
-        dA = torch.zeros(2, channels, state, **f32)
-        dD = torch.zeros(2, channels, **f32)
-        dbias = torch.zeros(2, channels, **f32)
-        strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
-        if backward_kind() == "walk":
-            block_e = BWD_WALK_BLOCK_E
-            fast = not _interpreting()
-            # channels-last like u; dz per direction, summed below (no atomics on the big tensors)
-            du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
-                            for t in (u.dtype, dt.dtype, torch.float32))
-            segments = ctx.bwd_segments
-            if segments is None:
-                segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
-            seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
-            segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
-            grid = (_cdiv(channels, block_e), batch, 2 * segments)
-            seg_dh = seg_dt = dA  # dummy pointers for one segment
-            if segments > 1:  # the dh each later segment sends back, and its total step
-                seg_dh = torch.empty(2, batch, channels, segments, state, **f32)
-                seg_dt = torch.empty(2, batch, channels, segments, **f32)
-                k._scan_bwd_seg_kernel[grid[:2] + (2 * (segments - 1),)](
-                    dt, Cm, z, A, dt_bias, grad_out, seg_dh, seg_dt, channels, length, n_chunks, seg_chunks,
-                    *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride(),
-                    N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
-                    num_warps=BWD_WALK_NUM_WARPS)
-            scratch = torch.empty(grid[0] * batch * 2 * segments * chunk * block_e * state, **f32)
-            k._scan_bwd_walk_kernel[grid](
-                u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
-                channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks,
-                N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast, num_warps=BWD_WALK_NUM_WARPS,
-            )
-            dz = dz2[0] + dz2[1]
-        else:
-            du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
-            ddt = torch.empty(2, batch, channels, length, device=u.device, dtype=dt.dtype)
-            dz = torch.zeros(batch, channels, length, **f32)
-            grid = (_cdiv(channels, BWD_BLOCK_E), batch, 2)
-            k._scan_bwd_kernel[grid](
-                u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
-                du, ddt, dB, dC, dz, dA, dD, dbias,
-                channels, length, n_chunks, *strides,
-                N=state, BLOCK_E=BWD_BLOCK_E, CHUNK=chunk, FAST=not _interpreting(), num_warps=8,
-            )
-        return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz.to(z.dtype), dA.to(A.dtype), dD.to(D.dtype),
+        du, ddt, dB, dC, dz_terms, dA, dD, dbias = _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
+                                                                  ctx.chunk, ctx.bwd_segments)
+        dz = _sum_into(torch.empty_like(z), dz_terms)
+        return (du, ddt, dB.to(Bm.dtype), dC.to(Cm.dtype), dz, dA.to(A.dtype), dD.to(D.dtype),
                 dbias.to(dt_bias.dtype), None, None, None, None, None)
+
+
+def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state: int):
+    """From the mixer's x (B, E, L) to the scan's operands: u = silu(conv) (2, B, E, L), the x_proj output
+    ``x_dbl`` (2, B L, cols) with columns [dt (R) | 0 | B (N) | C (N) | 0] (B and C start on 16-byte
+    boundaries, so the walk reads each token's B and C with vector loads), the raw step dt (2, B, E, L),
+    and B, C (2, B, N, L) as the walk reads them (:func:`bc_dtype`). All channels-last views."""
+    batch, channels, length = x.shape
+    u = _conv_forward(x, conv_w, conv_b)
+    rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
+    b_col, c_col, _ = _xproj_columns(dt_rank, d_state)
+    x_dbl = torch.bmm(rows, x_proj_w.transpose(1, 2))
+    dt = torch.bmm(x_dbl[..., :dt_rank], dt_proj_w.transpose(1, 2)).view(2, batch, length, channels).transpose(2, 3)
+    # every lane loads the same B_t, C_t at every token
+    bc = x_dbl[..., b_col:c_col + d_state]
+    if bc_dtype() == "float32":
+        bc = bc.float()
+    bc = bc.view(2, batch, length, -1).transpose(2, 3)
+    return u, x_dbl, dt, bc[:, :, :d_state], bc[:, :, c_col - b_col:c_col - b_col + d_state]
+
+
+def _weight_grad(grad: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
+    """``grad[d]^T inp[d]`` for both directions: (2, M, n), (2, M, k) -> (2, n, k). One plain GEMM a
+    direction: cuBLAS splits the long reduction over M = B L for those, not for a batched GEMM (H200,
+    1024^2, batch 8: the batched x_proj weight gradient took 0.83 ms a layer, 16 % of a training step)."""
+    out = torch.empty(2, grad.shape[-1], inp.shape[-1], device=grad.device,
+                      dtype=torch.promote_types(grad.dtype, inp.dtype))
+    for d in range(2):
+        torch.mm(grad[d].t(), inp[d], out=out[d])
+    return out
+
+
+class _FusedMixer(torch.autograd.Function):
+    """The fused op from the mixer's activations to its gated output, as one autograd node.
+
+    (x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias) -> ``(y_fwd + y_bwd) * silu(z) / 2``
+    (B, E, L), weights as in :class:`FusedWeights`. With ``z`` None, ``x`` is the in_proj output xz
+    (B, 2E, L) and its gradient is one tensor, channels-last: the conv backward and the dz sum write the
+    two halves in place, where autograd would concatenate the halves' gradients (a copy of xz) and sum
+    the several uses of u and of the x_proj output (an addition, zero fills). The backward adds the
+    scan's du to the x_proj input gradient in the GEMM (``baddbmm``) and lays the dt, B and C gradients
+    into one x_proj output gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, dt_rank: int, d_state: int,
+                block_e: int, chunk: int, num_warps: int, segments: Optional[int], bwd_segments: Optional[int]):
+        joined = z is None
+        if joined:
+            x, z = x.chunk(2, dim=1)
+        u, x_dbl, dt, Bm, Cm = _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank, d_state)
+        store_states = any(ctx.needs_input_grad[:9])
+        out, states = _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
+                                    store_states)
+        if store_states:
+            ctx.save_for_backward(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, u, x_dbl, dt, Bm, Cm,
+                                  states)
+        ctx.joined, ctx.dt_rank, ctx.d_state, ctx.chunk, ctx.bwd_segments = joined, dt_rank, d_state, chunk, bwd_segments
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, u, x_dbl, dt, Bm, Cm, states = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        du, ddt, dB, dC, dz_terms, dA, dD, dbias = _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
+                                                                  ctx.chunk, ctx.bwd_segments)
+        batch, channels, length = x.shape
+        rank, n = ctx.dt_rank, ctx.d_state
+        b_col, c_col, cols = _xproj_columns(rank, n)
+        # the x_proj output's gradient (2, B L, cols): [d dt_in | 0 | dB | dC | 0]
+        g_dt = ddt.transpose(2, 3).reshape(2, batch * length, channels)  # views: du, ddt are channels-last
+        g_xdbl = x_dbl.new_zeros(x_dbl.shape)
+        g_xdbl[..., :rank] = torch.bmm(g_dt, dt_proj_w)
+        g_cols = g_xdbl.view(2, batch, length, cols)
+        g_cols[..., b_col:b_col + n] = dB.transpose(2, 3)
+        g_cols[..., c_col:c_col + n] = dC.transpose(2, 3)
+        # u feeds the scan and x_proj: gu = du + g_xdbl W, in the GEMM's epilogue
+        gu = torch.baddbmm(du.transpose(2, 3).reshape(2, batch * length, channels), g_xdbl, x_proj_w)
+        gu = gu.view(2, batch, length, channels).transpose(2, 3)
+        if ctx.joined:  # one (B, L, 2E) gradient for xz, its halves written in place
+            g_first = x.new_empty(batch, length, 2 * channels).transpose(1, 2)
+            gx, gz = g_first[:, :channels], g_first[:, channels:]
+        else:
+            gx = x.new_empty(batch, length, channels).transpose(1, 2)
+            gz = g_first = z.new_empty(batch, length, channels).transpose(1, 2)
+        g_conv_w, g_conv_b = _conv_backward(x, conv_w, conv_b, gu, gx)
+        _sum_into(gz, dz_terms)
+        rows = u.transpose(2, 3).reshape(2, batch * length, channels)
+        g_xproj_w = _weight_grad(g_xdbl, rows) if need[4] else None
+        g_dtproj_w = _weight_grad(g_dt, x_dbl[..., :rank]) if need[5] else None
+        if ctx.joined:
+            g_x, g_z = g_first, None
+        else:
+            g_x, g_z = gx, gz
+        return (g_x, g_z, g_conv_w, g_conv_b, g_xproj_w, g_dtproj_w, dA.to(A.dtype), dD.to(D.dtype),
+                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None)
 
 
 def bc_dtype() -> str:
@@ -373,7 +482,11 @@ def _xproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: i
     return torch.cat(parts, dim=1)
 
 
-def _check_activations(x: torch.Tensor, z: torch.Tensor) -> None:
+def _check_activations(x: torch.Tensor, z: Optional[torch.Tensor]) -> None:
+    if z is None:  # x is xz (B, 2E, L)
+        if x.dim() != 3 or x.shape[1] % 2:
+            raise ValueError(f"with z None, x must be the in_proj output (batch, 2 d_inner, L); got {tuple(x.shape)}")
+        z = x
     if x.dim() != 3 or z.shape != x.shape:
         raise ValueError(f"x and z must both be (batch, d_inner, L); got x {tuple(x.shape)}, z {tuple(z.shape)}")
     if x.dtype not in FUSED_DTYPES or z.dtype != x.dtype:
@@ -381,7 +494,7 @@ def _check_activations(x: torch.Tensor, z: torch.Tensor) -> None:
                         f"(use bidirectional_scan_ref for other dtypes)")
 
 
-def _check(x: torch.Tensor, z: torch.Tensor, x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
+def _check(x: torch.Tensor, z: Optional[torch.Tensor], x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
     _check_activations(x, z)
     if d_state < 1 or d_state & (d_state - 1):
         raise ValueError(f"fused scan needs d_state a power of two (Triton tile); got {d_state}")
@@ -392,7 +505,7 @@ def _check(x: torch.Tensor, z: torch.Tensor, x_proj_w_f: torch.Tensor, dt_rank: 
 
 def bidirectional_scan_fused(
     x: torch.Tensor,
-    z: torch.Tensor,
+    z: Optional[torch.Tensor],
     conv_w_f: torch.Tensor,
     conv_b_f: Optional[torch.Tensor],
     conv_w_b: torch.Tensor,
@@ -418,8 +531,10 @@ def bidirectional_scan_fused(
     """Both Vim scan directions, gated and averaged: ``(y_f + y_b) * silu(z) / 2``, (B, E, L).
 
     Args:
-        x (Tensor): conv input (B, E, L) after ``in_proj`` (any strides).
-        z (Tensor): gate (B, E, L).
+        x (Tensor): conv input (B, E, L) after ``in_proj`` (any strides); or, with ``z`` None, the whole
+            in_proj output xz (B, 2E, L), whose halves are x and z. The mixer passes xz: its gradient
+            is then one tensor (written in place, no concatenation).
+        z (Tensor, optional): gate (B, E, L).
         conv_w_f, conv_w_b (Tensor): depthwise conv taps (E, W) or (E, 1, W).
         conv_b_f, conv_b_b (Tensor, optional): conv biases (E,).
         x_proj_w_f, x_proj_w_b (Tensor): (R + 2N, E).
@@ -529,7 +644,7 @@ class _PrepareWeights(torch.autograd.Function):
         return (None, None, None, *grads)
 
 
-def scan_fused_prepared(x: torch.Tensor, z: torch.Tensor, weights: FusedWeights, dt_rank: int, d_state: int,
+def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: FusedWeights, dt_rank: int, d_state: int,
                         block_e: Optional[int] = None, chunk: Optional[int] = None, num_warps: Optional[int] = None,
                         segments: Optional[int] = None, bwd_segments: Optional[int] = None) -> torch.Tensor:
     """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options)."""
@@ -541,28 +656,8 @@ def scan_fused_prepared(x: torch.Tensor, z: torch.Tensor, weights: FusedWeights,
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
                    bwd_segments) -> torch.Tensor:
-    block_e = block_e or DEFAULT_BLOCK_E
-    chunk = chunk or DEFAULT_CHUNK
-    num_warps = num_warps or DEFAULT_NUM_WARPS
-    channels = x.shape[1]
-    u = _BidirectionalConvSiLU.apply(x, weights.conv_w, weights.conv_b)  # (2, B, E, L) channels-last
-    batch, length = x.shape[0], x.shape[2]
-    rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
-    # (2, B L, cols) with columns [dt (R) | 0 | B (N) | C (N) | 0]: B and C start on 16-byte boundaries
-    # so the walk reads each token's B and C with vector loads; B and C are (2, B, N, L) strided views
-    b_col, c_col, cols = _xproj_columns(dt_rank, d_state)
-    x_dbl = _PairLinear.apply(rows, weights.x_proj_w)
-    dt = _PairLinear.apply(x_dbl[..., :dt_rank], weights.dt_proj_w)  # (2, B L, E)
-    dt = dt.view(2, batch, length, channels).transpose(2, 3)
-    # B and C as the walk reads them (bc_dtype): every lane loads the same B_t, C_t at every token
-    bc = x_dbl[..., b_col:c_col + d_state]
-    if bc_dtype() == "float32":
-        bc = bc.float()
-    bc = bc.view(2, batch, length, -1).transpose(2, 3)
-    Bm = bc[:, :, :d_state]
-    Cm = bc[:, :, c_col - b_col:c_col - b_col + d_state]
-    return _BidirectionalScan.apply(u, dt, Bm, Cm, z, weights.A, weights.D, weights.dt_bias, block_e, chunk,
-                                    num_warps, segments, bwd_segments)
+    return _FusedMixer.apply(x, z, *weights, dt_rank, d_state, block_e or DEFAULT_BLOCK_E, chunk or DEFAULT_CHUNK,
+                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
@@ -598,7 +693,7 @@ def _direction_ref(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A, D, d
 
 def bidirectional_scan_ref(
     x: torch.Tensor,
-    z: torch.Tensor,
+    z: Optional[torch.Tensor],
     conv_w_f: torch.Tensor,
     conv_b_f: Optional[torch.Tensor],
     conv_w_b: torch.Tensor,
@@ -626,6 +721,8 @@ def bidirectional_scan_ref(
     ``block_e``, ``chunk``, ``num_warps``, ``segments`` and ``bwd_segments`` are accepted for signature
     parity and ignored.
     """
+    if z is None:  # x is xz (B, 2E, L)
+        x, z = x.chunk(2, dim=1)
     o_f = _direction_ref(x, z, conv_w_f, conv_b_f, x_proj_w_f, dt_proj_w_f, dt_proj_b_f, A_f, D_f, dt_rank, d_state)
     o_b = _direction_ref(x.flip(-1), z.flip(-1), conv_w_b, conv_b_b, x_proj_w_b, dt_proj_w_b, dt_proj_b_b, A_b, D_b,
                          dt_rank, d_state)

@@ -578,17 +578,18 @@ def _scan_bwd_walk_kernel(
     mask_e = offs_e < E
     mask_en = mask_e[:, None]
 
+    # A is kept once, in natural units; a decay is exp2((dt log2 e) A)
     A_nat = tl.load(A_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], mask=mask_en, other=0.0)
-    A2 = A_nat * LOG2E
     Dv = tl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
-    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
+    offs_e_ld = tl.minimum(offs_e, E - 1)  # operand loads stay in bounds unmasked (see _token_load)
+    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e_ld, offs_n,
                                               s_u_d, s_u_b, s_u_e, s_dt_d, s_dt_b, s_dt_e, s_B_d, s_B_b, s_B_n,
                                               s_C_d, s_C_b, s_C_n, s_z_b, s_z_e)
-    g_p = g_ptr + pid_b * s_g_b + offs_e * s_g_e
+    g_p = g_ptr + pid_b * s_g_b + offs_e_ld * s_g_e
     o_off = d * s_o_d + pid_b * s_o_b + offs_e * s_o_e  # du, ddt, dz share this layout
-    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[:, None]) * (n_chunks * N) + offs_n[None, :]
+    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e_ld[:, None]) * (n_chunks * N) + offs_n[None, :]
     prog = ((d * n_batch + pid_b) * SEGMENTS + seg) * n_eblocks + pid_e
     scr = scratch_ptr + prog * (CHUNK * BLOCK_E * N) + tl.arange(0, BLOCK_E)[:, None] * N + offs_n[None, :]
     dBC = ((d * n_batch + pid_b) * N + offs_n) * L  # dB, dC: (2, B, N, L) contiguous
@@ -600,7 +601,7 @@ def _scan_bwd_walk_kernel(
         for i in range(0, SEGMENTS - 1 - seg):
             j = SEGMENTS - 1 - i
             dh = tl.load(seg_dh_ptr + (seg_row + j) * N + offs_n[None, :], mask=mask_en, other=0.0) + \
-                _exp2(A2 * tl.load(seg_dt_ptr + seg_row + j, mask=mask_en, other=0.0), FAST) * dh
+                _exp2(A_nat * (LOG2E * tl.load(seg_dt_ptr + seg_row + j, mask=mask_en, other=0.0)), FAST) * dh
     dA_acc = tl.zeros((BLOCK_E, N), tl.float32)
     dD_acc = tl.zeros((BLOCK_E,), tl.float32)
     dbias_acc = tl.zeros((BLOCK_E,), tl.float32)
@@ -613,27 +614,39 @@ def _scan_bwd_walk_kernel(
         t_hi = tl.minimum(L, t_lo + CHUNK) - 1
         n_tok = t_hi - t_lo + 1
         ts = t_lo + d * (t_hi - t_lo)  # first token of the chunk in scan order
-        # recompute the chunk's states h_t into the scratch slots, in scan order
-        h = tl.load(st_p + tc * N, mask=mask_en, other=0.0)
+        # recompute the chunk's states h_t into the scratch slots, in scan order. Operands are loaded two
+        # tokens ahead (clamped into [0, L): the surplus loads at the chunk's end are never used), so a
+        # step does not wait on its own loads
+        h = tl.load(st_p + tc * N)
+        u0, dt0, B0, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ts, L, False)
+        u1, dt1, B1, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ts + step, L,
+                                          False)
         for k in range(0, n_tok):
-            t = ts + k * step
-            u = tl.load(u_p + t * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
-            dt = _softplus(tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias, FAST)
-            Bt = tl.load(B_p + t * s_B_l).to(tl.float32)
-            h = _exp2(dt[:, None] * A2, FAST) * h + (dt * u)[:, None] * Bt[None, :]
+            u, dt_raw, Bt = u0, dt0, B0
+            u0, dt0, B0 = u1, dt1, B1
+            u1, dt1, B1, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                              ts + (k + 2) * step, L, False)
+            dt = _softplus(dt_raw + bias, FAST)
+            h = _exp2((dt * LOG2E)[:, None] * A_nat, FAST) * h + (dt * u)[:, None] * Bt[None, :]
             tl.store(scr + k * (BLOCK_E * N), h)
         tl.debug_barrier()
+        # walk the chunk backward; the next step's operands (and its state from scratch) are loaded one
+        # step ahead, a step has enough work to cover them
+        t = ts + (n_tok - 1) * step
+        nu, ndt, nB, nC, nz = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L, True)
+        ng = tl.load(g_p + t * s_g_l).to(tl.float32)
+        nh = tl.load(scr + (n_tok - 1) * (BLOCK_E * N))
         for j in range(0, n_tok):
             k = n_tok - 1 - j
             t = ts + k * step
-            u = tl.load(u_p + t * s_u_l, mask=mask_e, other=0.0).to(tl.float32)
-            dt_raw = tl.load(dt_p + t * s_dt_l, mask=mask_e, other=0.0).to(tl.float32) + bias
+            # g = 0 on channels past E (their loads were clamped to channel E - 1): their dh stays 0, so
+            # they add nothing to the dB / dC sums over the block
+            u, dt_raw, Bt, Ct, zz, g, h = nu, ndt + bias, nB, nC, nz, tl.where(mask_e, ng, 0.0), nh
+            nu, ndt, nB, nC, nz = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
+                                              t - step, L, True)
+            ng = tl.load(g_p + tl.minimum(tl.maximum(t - step, 0), L - 1) * s_g_l).to(tl.float32)
+            nh = tl.load(scr + tl.maximum(k - 1, 0) * (BLOCK_E * N))
             dt = _softplus(dt_raw, FAST)
-            Bt = tl.load(B_p + t * s_B_l).to(tl.float32)
-            Ct = tl.load(C_p + t * s_C_l).to(tl.float32)
-            zz = tl.load(z_p + t * s_z_l, mask=mask_e, other=0.0).to(tl.float32)
-            g = tl.load(g_p + t * s_g_l, mask=mask_e, other=0.0).to(tl.float32)
-            h = tl.load(scr + k * (BLOCK_E * N))
             inp = (dt * u)[:, None] * Bt[None, :]
             y = tl.sum(h * Ct[None, :], axis=1) + Dv * u
             sig_z = _sigmoid(zz, FAST)
@@ -646,12 +659,12 @@ def _scan_bwd_walk_kernel(
             dh_B = tl.sum(dh * Bt[None, :], axis=1)
             ddt_raw = (tl.sum(d_log_decay * A_nat, axis=1) + u * dh_B) * _sigmoid(dt_raw, FAST)
             dD_acc += dy * u
-            dbias_acc += tl.where(mask_e, ddt_raw, 0.0)
+            dbias_acc += ddt_raw
             tl.store(du_ptr + o_off + t * s_o_l, (dt * dh_B + Dv * dy).to(du_ptr.dtype.element_ty), mask=mask_e)
             tl.store(ddt_ptr + o_off + t * s_o_l, ddt_raw.to(ddt_ptr.dtype.element_ty), mask=mask_e)
             tl.atomic_add(dB_ptr + dBC + t, tl.sum(dh * (dt * u)[:, None], axis=0), sem="relaxed")
             tl.atomic_add(dC_ptr + dBC + t, tl.sum(h * dy[:, None], axis=0), sem="relaxed")
-            dh = dh * _exp2(dt[:, None] * A2, FAST)  # to dL/dh_{t-1}
+            dh = dh * _exp2((dt * LOG2E)[:, None] * A_nat, FAST)  # to dL/dh_{t-1}
         tl.debug_barrier()  # the next chunk rewrites the scratch slots
     tl.atomic_add(dA_ptr + (d * E + offs_e[:, None]) * N + offs_n[None, :], dA_acc, mask=mask_en, sem="relaxed")
     tl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
