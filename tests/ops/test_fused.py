@@ -194,13 +194,8 @@ def test_fused_bc_dtype_is_checked(monkeypatch):
 @pytest.mark.parametrize("l", [1, 3, 37])
 def test_fused_conv_backward_twins(monkeypatch, l):
     # the Triton conv gradient and its PyTorch twin (VIM_FUSED_CONV_BACKWARD=torch) agree; L shorter than
-    # the conv width, a partial token tile; at L = 37 with 8-token tiles, two tiles a program: a program
-    # sums over several tiles, the last one has a tile past L
-    from vim_backbone.ops import fused_bimamba as fb
+    # the conv width, a partial token tile
     from vim_backbone.ops.fused_bimamba import _BidirectionalConvSiLU
-    if l == 37:
-        monkeypatch.setattr(fb, "CONV_BLOCK_L", 8)
-        monkeypatch.setattr(fb, "CONV_BWD_TILES", 2)
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, l, 40, generator=g).to(DEVICE).transpose(1, 2).requires_grad_()  # channels-last
     w = (torch.randn(2, 40, 4, generator=g) * 0.5).to(DEVICE).requires_grad_()
@@ -381,6 +376,7 @@ def test_default_segments():
     assert default_segments(programs=1, length=10 ** 6) == MAX_SEGMENTS
     assert default_segments(programs=1, length=3 * SEGMENT_MIN_TOKENS) == 3  # no piece below the minimum
     assert default_segments(programs=1, length=SEGMENT_MIN_TOKENS - 1) == 1
+    assert default_segments(programs=1, length=10 ** 6, max_segments=4) == 4  # the backward's cap
 
 
 def test_mixer_dispatches_to_fused_backend():

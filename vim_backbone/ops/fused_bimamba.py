@@ -57,17 +57,16 @@ MAX_SEGMENTS = 8
 # scheduler and 340 us, a third of the forward. H200 sweep (docs/RESULTS.md), scan stage at L = 4097:
 # 1 / 2 / 3 / 4 pieces 1.107 / 1.015 / 0.998 / 0.974 ms at B = 16; 1 / 2 / 4: 0.569 / 0.548 / 0.534 ms at B = 8.
 STATE_PASS_PIECES = 4
-# The walk backward: 16 channels a program (161 registers on sm_90: 12 one-warp programs an SM, about
-# 1584 on an H200), cut until about one wave of programs runs. H200 sweep at L = 4097, E = 384, batch 8
-# (docs/RESULTS.md, session 6), fused op forward + backward: 4 / 6 / 8 pieces 3.52 / 3.49 / 3.74 ms;
-# 8 or 32 channels a program 3.85-4.07 ms.
-BWD_SEGMENT_TARGET_PROGRAMS = 1536
+# The walk backward: 16 channels a program, each walk cut into pieces for about BWD_SEGMENT_TARGET_PROGRAMS
+# programs, at most BWD_MAX_SEGMENTS (each cut adds a summary pass over the pieces before it). H200 sweeps
+# at L = 4097, E = 384 (docs/RESULTS.md, session 6), fused op forward + backward: batch 8, 4 / 6 / 8
+# pieces 3.52 / 3.49 / 3.74 ms (8 or 32 channels a program 3.85-4.07 ms); batch 16, 2 / 4 pieces
+# 6.48 / 6.03 ms.
+BWD_SEGMENT_TARGET_PROGRAMS = 3072
+BWD_MAX_SEGMENTS = 4
 # conv kernels' (channels, tokens) tile; H200 at B = 16, L = 4097, E = 384: forward 0.106 ms, forward +
 # backward 0.594 ms (32 x 32: 0.143 / 0.905 ms; PyTorch's conv backward: 3.62 ms)
 CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 64, 4
-# conv backward: token tiles a program of the first step walks, summing its weight / bias gradients
-# before the atomic adds (one program a tile put 520 atomic adds on each address at batch 8, L = 4097)
-CONV_BWD_TILES = 8
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
@@ -142,13 +141,10 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
     gw = torch.zeros_like(weight, dtype=torch.float32)
     gb = torch.zeros_like(bias, dtype=torch.float32)
-    tiles = _cdiv(length, CONV_BLOCK_L)
-    per_program = min(CONV_BWD_TILES, tiles)
-    k._conv_bwd_pre_kernel[(_cdiv(tiles, per_program), _cdiv(channels, CONV_BLOCK_E), batch)](
-        x, weight, bias, grad_u, gp, gw, gb, channels, length, per_program, *x.stride(), *grad_u.stride(),
-        *gp.stride(), W=width, WP=_next_power_of_2(width), BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L,
-        FAST=not _interpreting(), num_warps=CONV_NUM_WARPS)
-    grid = (tiles, _cdiv(channels, CONV_BLOCK_E), batch)
+    grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
+    k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
+                                 *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BLOCK_E,
+                                 BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_NUM_WARPS)
     k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
                                BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, num_warps=CONV_NUM_WARPS)
     return gw.to(weight.dtype), gb.to(bias.dtype)
@@ -187,27 +183,24 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
-def _next_power_of_2(n: int) -> int:
-    return 1 << max(0, n - 1).bit_length()
-
-
 def fused_settings() -> dict:
     """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
                 max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
-                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
-                conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS], conv_bwd_tiles=CONV_BWD_TILES,
+                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, bwd_max_segments=BWD_MAX_SEGMENTS,
+                conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"), bc_dtype=bc_dtype())
 
 
-def default_segments(programs: int, length: int, target: Optional[int] = None) -> int:
+def default_segments(programs: int, length: int, target: Optional[int] = None,
+                     max_segments: Optional[int] = None) -> int:
     """Segments per walk when not given: enough for ~``target`` programs (SEGMENT_TARGET_PROGRAMS), none
-    shorter than SEGMENT_MIN_TOKENS tokens, at most MAX_SEGMENTS. ``programs``: channel blocks x batch x
-    2 directions."""
+    shorter than SEGMENT_MIN_TOKENS tokens, at most ``max_segments`` (MAX_SEGMENTS). ``programs``:
+    channel blocks x batch x 2 directions."""
     want = max(1, round((target or SEGMENT_TARGET_PROGRAMS) / max(programs, 1)))
-    return max(1, min(want, MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
+    return max(1, min(want, max_segments or MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
 
 
 def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
@@ -278,7 +271,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                         for t in (u.dtype, dt.dtype, torch.float32))
         segments = bwd_segments
         if segments is None:
-            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
+            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS,
+                                        BWD_MAX_SEGMENTS)
         seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
         segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
         grid = (_cdiv(channels, block_e), batch, 2 * segments)

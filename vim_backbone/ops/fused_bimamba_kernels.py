@@ -132,51 +132,40 @@ def _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W: tl.constexpr, BACKWARD: tl
 @triton.jit
 def _conv_bwd_pre_kernel(
     x_ptr, w_ptr, b_ptr, gu_ptr, gp_ptr, gw_ptr, gb_ptr,
-    E, L, n_tiles,
+    E, L,
     s_x_b, s_x_e, s_x_l,
     s_g_d, s_g_b, s_g_e, s_g_l,
     s_p_d, s_p_b, s_p_e, s_p_l,
-    W: tl.constexpr, WP: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, FAST: tl.constexpr,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, FAST: tl.constexpr,
 ):
     """Conv backward, step 1: ``gp[d] = gu[d] * silu'(pre[d])`` (pre recomputed from x), fp32, and the
-    weight / bias gradients ``gw[d, e, k] += sum_t gp[d] x[tap k]``, ``gb[d, e] += sum_t gp[d]``.
-    ``silu'(p) = sig(p) (1 + p (1 - sig(p)))``.
-
-    A program walks ``n_tiles`` tiles of BLOCK_L tokens and sums its share of gw / gb in registers
-    (columns of a (BLOCK_E, WP) tile, WP >= W a power of two) before one atomic add per value: with an
-    atomic add per tile, thousands of programs queued on the same 2 E (W + 1) addresses.
+    weight / bias gradients ``gw[d, e, k] += sum_t gp[d] x[tap k]``, ``gb[d, e] += sum_t gp[d]`` (atomics
+    over the (L, batch) tiles). ``silu'(p) = sig(p) (1 + p (1 - sig(p)))``.
     """
     pid_l = tl.program_id(0)
     pid_e = tl.program_id(1)
     pid_b = tl.program_id(2)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
     mask_e = offs_e < E
-    cols = tl.arange(0, WP)
+    mask = mask_e[:, None] & (offs_l < L)[None, :]
     x_base = x_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e
     for d in tl.static_range(2):
-        bias = tl.load(b_ptr + d * E + offs_e, mask=mask_e, other=0.0)
-        acc_w = tl.zeros((BLOCK_E, WP), tl.float32)
-        acc_b = tl.zeros((BLOCK_E,), tl.float32)
-        for i in range(n_tiles):
-            offs_l = (pid_l * n_tiles + i) * BLOCK_L + tl.arange(0, BLOCK_L)
-            mask = mask_e[:, None] & (offs_l < L)[None, :]
-            pre = tl.zeros((BLOCK_E, BLOCK_L), tl.float32) + bias[:, None]
-            for k in tl.static_range(W):
-                xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
-                pre += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * xk
-            sig = _sigmoid(pre, FAST)
-            gu = tl.load(gu_ptr + d * s_g_d + pid_b * s_g_b + offs_e[:, None] * s_g_e + offs_l[None, :] * s_g_l,
-                         mask=mask, other=0.0).to(tl.float32)
-            gp = gu * sig * (1.0 + pre * (1.0 - sig))  # zero outside the tile's valid part (gu = 0 there)
-            tl.store(gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e + offs_l[None, :] * s_p_l, gp,
-                     mask=mask)
-            acc_b += tl.sum(gp, axis=1)
-            for k in tl.static_range(W):
-                xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
-                acc_w += tl.where(cols[None, :] == k, tl.sum(gp * xk, axis=1)[:, None], 0.0)
-        tl.atomic_add(gb_ptr + d * E + offs_e, acc_b, mask=mask_e, sem="relaxed")
-        tl.atomic_add(gw_ptr + (d * E + offs_e[:, None]) * W + cols[None, :], acc_w,
-                      mask=mask_e[:, None] & (cols < W)[None, :], sem="relaxed")
+        pre = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        pre += tl.load(b_ptr + d * E + offs_e, mask=mask_e, other=0.0)[:, None]
+        for k in tl.static_range(W):
+            xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
+            pre += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * xk
+        sig = _sigmoid(pre, FAST)
+        gu = tl.load(gu_ptr + d * s_g_d + pid_b * s_g_b + offs_e[:, None] * s_g_e + offs_l[None, :] * s_g_l,
+                     mask=mask, other=0.0).to(tl.float32)
+        gp = gu * sig * (1.0 + pre * (1.0 - sig))  # zero outside the tile's valid part (gu = 0 there)
+        tl.store(gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e + offs_l[None, :] * s_p_l, gp,
+                 mask=mask)
+        tl.atomic_add(gb_ptr + d * E + offs_e, tl.sum(gp, axis=1), mask=mask_e, sem="relaxed")
+        for k in tl.static_range(W):
+            xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
+            tl.atomic_add(gw_ptr + (d * E + offs_e) * W + k, tl.sum(gp * xk, axis=1), mask=mask_e, sem="relaxed")
 
 
 @triton.jit
