@@ -376,7 +376,6 @@ def test_default_segments():
     assert default_segments(programs=1, length=10 ** 6) == MAX_SEGMENTS
     assert default_segments(programs=1, length=3 * SEGMENT_MIN_TOKENS) == 3  # no piece below the minimum
     assert default_segments(programs=1, length=SEGMENT_MIN_TOKENS - 1) == 1
-    assert default_segments(programs=1, length=10 ** 6, max_segments=4) == 4  # the backward's cap
 
 
 def test_mixer_dispatches_to_fused_backend():

@@ -57,13 +57,12 @@ MAX_SEGMENTS = 8
 # scheduler and 340 us, a third of the forward. H200 sweep (docs/RESULTS.md), scan stage at L = 4097:
 # 1 / 2 / 3 / 4 pieces 1.107 / 1.015 / 0.998 / 0.974 ms at B = 16; 1 / 2 / 4: 0.569 / 0.548 / 0.534 ms at B = 8.
 STATE_PASS_PIECES = 4
-# The walk backward: 16 channels a program, each walk cut into pieces for about BWD_SEGMENT_TARGET_PROGRAMS
-# programs, at most BWD_MAX_SEGMENTS (each cut adds a summary pass over the pieces before it). H200 sweeps
-# at L = 4097, E = 384 (docs/RESULTS.md, session 6), fused op forward + backward: batch 8, 4 / 6 / 8
-# pieces 3.52 / 3.49 / 3.74 ms (8 or 32 channels a program 3.85-4.07 ms); batch 16, 2 / 4 pieces
-# 6.48 / 6.03 ms.
+# The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
+# 16 channels a program, cut into 4 pieces at batch 16 (8.86 ms; 9.79 ms with 8 channels and 2 pieces)
+# and 8 at batch 8 (4.62 ms; 5.77 ms) -- twice the forward's program target. Rechecked after the walk
+# loaded its operands ahead (session 6): a cap of 4 pieces lowered Vim-Ti training at 1024^2 (batch 8)
+# from 95.9 to 90.6 img/s in one run; one wave of programs (target 1536) was slower at batch 16.
 BWD_SEGMENT_TARGET_PROGRAMS = 3072
-BWD_MAX_SEGMENTS = 4
 # conv kernels' (channels, tokens) tile; H200 at B = 16, L = 4097, E = 384: forward 0.106 ms, forward +
 # backward 0.594 ms (32 x 32: 0.143 / 0.905 ms; PyTorch's conv backward: 3.62 ms)
 CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 64, 4
@@ -189,18 +188,17 @@ def fused_settings() -> dict:
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
                 max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
-                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, bwd_max_segments=BWD_MAX_SEGMENTS,
+                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"), bc_dtype=bc_dtype())
 
 
-def default_segments(programs: int, length: int, target: Optional[int] = None,
-                     max_segments: Optional[int] = None) -> int:
+def default_segments(programs: int, length: int, target: Optional[int] = None) -> int:
     """Segments per walk when not given: enough for ~``target`` programs (SEGMENT_TARGET_PROGRAMS), none
-    shorter than SEGMENT_MIN_TOKENS tokens, at most ``max_segments`` (MAX_SEGMENTS). ``programs``:
-    channel blocks x batch x 2 directions."""
+    shorter than SEGMENT_MIN_TOKENS tokens, at most MAX_SEGMENTS. ``programs``: channel blocks x batch x
+    2 directions."""
     want = max(1, round((target or SEGMENT_TARGET_PROGRAMS) / max(programs, 1)))
-    return max(1, min(want, max_segments or MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
+    return max(1, min(want, MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
 
 
 def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
@@ -271,8 +269,7 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                         for t in (u.dtype, dt.dtype, torch.float32))
         segments = bwd_segments
         if segments is None:
-            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS,
-                                        BWD_MAX_SEGMENTS)
+            segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
         seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
         segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
