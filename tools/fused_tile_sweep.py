@@ -52,8 +52,10 @@ def make_scan_inputs(batch, channels, length, dtype, d_state=16, device="cuda"):
         return t.to(dtype).transpose(-1, -2)
 
     A = -torch.arange(1, d_state + 1, device=device, dtype=torch.float32).expand(2, channels, d_state).contiguous()
+    # B and C as the fused op feeds them: views of one (2, B, L, 2N) buffer (fp32 unless VIM_FUSED_BC=input)
+    bc = cl(2, batch, 2 * d_state, length).to(torch.float32 if fb.bc_dtype() == "float32" else dtype)
     return dict(u=cl(2, batch, channels, length), dt=cl(2, batch, channels, length, scale=0.5, shift=-4.0), A=A,
-                Bm=cl(2, batch, d_state, length), Cm=cl(2, batch, d_state, length),
+                Bm=bc[:, :, :d_state], Cm=bc[:, :, d_state:],
                 D=torch.ones(2, channels, device=device), z=cl(batch, channels, length),
                 dt_bias=torch.zeros(2, channels, device=device))
 
@@ -78,7 +80,7 @@ def main():
     parser.add_argument("--bwd-num-warps", nargs="+", type=int, default=[1])
     parser.add_argument("--bwd-segments", nargs="+", type=int, default=[0], help="0: the default")
     parser.add_argument("--conv-tiles", nargs="*", default=[], metavar="E:L:WARPS",
-                        help="also time the conv kernels (forward; forward + backward) for these tiles")
+                        help="also time the conv kernels (forward; forward + backward) with these tiles, forward and backward alike")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-profile", action="store_true", help="no profiler tables of the fused op")
     parser.add_argument("--model", help="also profile this backbone's bf16 forward (vim_backbone.create_model name)")
@@ -122,8 +124,11 @@ def main():
         b = torch.randn(2, args.channels, device="cuda", requires_grad=True)
         gu = torch.randn(2, args.batch, args.length, args.channels, device="cuda", dtype=x.dtype).transpose(2, 3)
     for tile in args.conv_tiles:
-        saved = fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS
+        # the tile of both the forward and the backward kernels
+        saved = (fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS, fb.CONV_BWD_BLOCK_E, fb.CONV_BWD_BLOCK_L,
+                 fb.CONV_BWD_NUM_WARPS)
         fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS = (int(v) for v in tile.split(":"))
+        fb.CONV_BWD_BLOCK_E, fb.CONV_BWD_BLOCK_L, fb.CONV_BWD_NUM_WARPS = fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS
         times = []
         for kind in ("triton", "torch"):
             os.environ["VIM_FUSED_CONV_BACKWARD"] = kind
@@ -136,7 +141,8 @@ def main():
             except Exception as e:
                 times.append(type(e).__name__)
         os.environ.pop("VIM_FUSED_CONV_BACKWARD")
-        fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS = saved
+        (fb.CONV_BLOCK_E, fb.CONV_BLOCK_L, fb.CONV_NUM_WARPS, fb.CONV_BWD_BLOCK_E, fb.CONV_BWD_BLOCK_L,
+         fb.CONV_BWD_NUM_WARPS) = saved
         print(f"conv tile {tile}: " + "; ".join(times), flush=True)
     grad_inputs = [t.detach().clone().requires_grad_() if isinstance(t, torch.Tensor) else t for t in inputs]
     out = bidirectional_scan_fused(*grad_inputs)

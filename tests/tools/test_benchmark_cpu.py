@@ -125,3 +125,21 @@ def test_host_profile_cpu():
     assert len(res["profiled_ms"]) == 1 and len(res["plain_ms"]) == 5
     assert all(t > 0 for t in res["plain_ms"])
     assert "run_backward" in res["profile"]  # the training step's backward shows up in the profile
+
+
+def test_scan_benchmark_fused_inputs_match_the_op_layout(monkeypatch):
+    # the fused scan stage is timed on B and C as the op lays them out: views of one (2, B, L, 2N) buffer
+    # (fp32 by default, the input dtype with VIM_FUSED_BC=input), u and dt channels-last
+    scan_bench = load_tool("scan_benchmark")
+    i = scan_bench.scan_inputs(2, 8, 4, 5, torch.bfloat16, torch.device("cpu"), requires_grad=True)
+    monkeypatch.delenv("VIM_FUSED_BC", raising=False)
+    f = scan_bench.fused_scan_inputs(i)
+    for name, ref in (("Bm", i["B"]), ("Cm", i["C"])):
+        t = f[name]
+        assert t.shape == (2, 2, 4, 5) and t.dtype == torch.float32 and t.stride()[2:] == (1, 8)
+        torch.testing.assert_close(t, torch.stack([ref, ref]).detach().float())
+        assert t.requires_grad
+    assert f["Cm"].data_ptr() == f["Bm"].data_ptr() + 4 * 4  # one buffer, C right after B
+    assert f["u"].stride()[2:] == (1, 8) and f["dt"].stride()[2:] == (1, 8)
+    monkeypatch.setenv("VIM_FUSED_BC", "input")
+    assert scan_bench.fused_scan_inputs(i)["Bm"].dtype == torch.bfloat16

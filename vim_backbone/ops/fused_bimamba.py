@@ -63,9 +63,14 @@ STATE_PASS_PIECES = 4
 # loaded its operands ahead (session 6): a cap of 4 pieces lowered Vim-Ti training at 1024^2 (batch 8)
 # from 95.9 to 90.6 img/s in one run; one wave of programs (target 1536) was slower at batch 16.
 BWD_SEGMENT_TARGET_PROGRAMS = 3072
-# conv kernels' (channels, tokens) tile; H200 at B = 16, L = 4097, E = 384: forward 0.106 ms, forward +
-# backward 0.594 ms (32 x 32: 0.143 / 0.905 ms; PyTorch's conv backward: 3.62 ms)
-CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 32, 64, 4
+# conv kernels' (channels, tokens) tile and warps: the forward's, then the backward's. H200 (docs/RESULTS.md,
+# session 6), forward at B = 16, L = 4097 / B = 128, L = 197: 64 x 32 on 2 warps 0.062 / 0.044 ms, 32 x 64
+# on 4 warps 0.106 / 0.052 ms (a 32 x 64 tile held 138 registers a thread, 3 programs an SM, and L1 was
+# 79 % busy with the eight overlapping tap loads); forward + backward 0.490 / 0.513 against 0.603 / 0.459 ms,
+# so the backward keeps 32 x 64 (session 4, B = 16: forward + backward 0.594 ms; 32 x 32: 0.905 ms;
+# PyTorch's conv backward: 3.62 ms)
+CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 64, 32, 2
+CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 64, 4
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
@@ -140,12 +145,12 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
     gw = torch.zeros_like(weight, dtype=torch.float32)
     gb = torch.zeros_like(bias, dtype=torch.float32)
-    grid = (_cdiv(length, CONV_BLOCK_L), _cdiv(channels, CONV_BLOCK_E), batch)
+    grid = (_cdiv(length, CONV_BWD_BLOCK_L), _cdiv(channels, CONV_BWD_BLOCK_E), batch)
     k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
-                                 *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BLOCK_E,
-                                 BLOCK_L=CONV_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_NUM_WARPS)
+                                 *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BWD_BLOCK_E,
+                                 BLOCK_L=CONV_BWD_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_BWD_NUM_WARPS)
     k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
-                               BLOCK_E=CONV_BLOCK_E, BLOCK_L=CONV_BLOCK_L, num_warps=CONV_NUM_WARPS)
+                               BLOCK_E=CONV_BWD_BLOCK_E, BLOCK_L=CONV_BWD_BLOCK_L, num_warps=CONV_BWD_NUM_WARPS)
     return gw.to(weight.dtype), gb.to(bias.dtype)
 
 
@@ -190,6 +195,7 @@ def fused_settings() -> dict:
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
+                conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"), bc_dtype=bc_dtype())
 
 
