@@ -7,9 +7,10 @@ choice is made by :func:`resolve_backend`: an explicit argument wins, then ``VIM
 automatic. On CUDA: ``fused`` for batches of at least FUSED_MIN_BATCH rows, inference and training;
 ``mamba_ssm`` for smaller (or unknown) batches when its kernels import; ``fused`` when only Triton
 imports (no build step); ``reference`` when neither does, and always off CUDA. Measured on an H200
-(docs/RESULTS.md, session 4), Vim-Ti bf16, fused vs stock in one run: inference 1.31x / 2.78x / 2.23x
-at 224² (batch 128) / 1024² (16) / 1248² (8); a training step 1.33x / 1.51x / 1.22x at 224² (128) /
-1024² (8) / 1248² (4), each with less memory; the scan stage 2.43x forward at batch 16.
+(docs/RESULTS.md, session 6), Vim-Ti bf16, fused vs stock in one run: inference 2.46x / 3.58x / 1.98x
+at 224² (batch 128) / 1024² (16) / 1248² (8); a training step 1.49x / 1.89x / 1.10x at 224² (128) /
+1024² (8) / 1248² (4), each with less memory (training is host-bound: 2.17x at 1024² on a faster host);
+the scan stage 3.23x forward at batch 16.
 """
 import os
 import warnings
