@@ -1,3 +1,5 @@
+import copy
+
 import torch
 
 from vim_backbone.layers import BiMambaMixer, RMSNorm
@@ -61,3 +63,28 @@ def test_rmsnorm_add_norm_keeps_fp32_residual():
     assert res.dtype == torch.float32 and out.dtype == torch.bfloat16
     out2, res2 = n.add_norm(x, res)
     assert torch.equal(res2, res + x.float())
+
+
+def test_projection_weights_cast_once_without_grad():
+    # under autocast without gradients the in / out projections use a kept copy of their weights in the
+    # autocast dtype (the same values autocast would cast to), rebuilt when a weight changes
+    torch.manual_seed(0)
+    mixer = BiMambaMixer(d_model=16, d_state=4, backend="reference")
+    x = torch.randn(2, 9, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = mixer(x)  # gradients on: autocast casts the parameters itself
+        assert "_cast_cache" not in mixer.__dict__
+        with torch.no_grad():
+            out = mixer(x)
+            cache = dict(mixer.__dict__["_cast_cache"])
+            assert {v[1].dtype for v in cache.values()} == {torch.bfloat16} and len(cache) == 2
+            mixer(x)
+            assert all(mixer.__dict__["_cast_cache"][k][1] is v[1] for k, v in cache.items())  # reused
+    torch.testing.assert_close(out, ref.detach())
+    with torch.no_grad():
+        mixer.out_proj.weight.mul_(2.0)  # an in-place update bumps the version: rebuilt
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixer(x)
+        assert mixer.__dict__["_cast_cache"][id(mixer.out_proj)][1] is not cache[id(mixer.out_proj)][1]
+        assert mixer(x).dtype == torch.float32  # no autocast: the parameters themselves
+    assert "_cast_cache" not in copy.deepcopy(mixer).__dict__

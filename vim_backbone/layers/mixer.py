@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops import ScanBackend, get_backend
-from .norm import upcast
+from .norm import autocast_dtype, upcast
 
 
 class BiMambaMixer(nn.Module):
@@ -103,17 +103,35 @@ class BiMambaMixer(nn.Module):
             self.__dict__["_fused_cache"] = cached = (key, weights)
         return cached[1]
 
+    def _proj_weight(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        """``layer.weight`` for ``F.linear`` on x. While gradients are off under autocast, its copy in the autocast
+        dtype, kept between calls like :meth:`_fused_weights`: autocast would cast it again at every call (its own
+        cache lasts one autocast region), a kernel per projection and forward."""
+        weight = layer.weight
+        if torch.is_grad_enabled():
+            return weight
+        dtype = autocast_dtype(x.device.type)
+        if dtype is None or weight.dtype == dtype or not weight.is_floating_point():
+            return weight
+        cache = self.__dict__.setdefault("_cast_cache", {})
+        key = (dtype, weight.data_ptr(), weight._version, weight.device)
+        cached = cache.get(id(layer))
+        if cached is None or cached[0] != key:
+            cache[id(layer)] = cached = (key, weight.detach().to(dtype))
+        return cached[1]
+
     def __getstate__(self):
-        # the prepared-weights cache is derived state: not pickled, not deep-copied
+        # the prepared-weights and cast caches are derived state: not pickled, not deep-copied
         state = super().__getstate__()
         state.pop("_fused_cache", None)
+        state.pop("_cast_cache", None)
         return state
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
-        xz = F.linear(hidden, self.in_proj.weight).transpose(1, 2)
+        xz = F.linear(hidden, self._proj_weight(self.in_proj, hidden)).transpose(1, 2)
         if backend.bidirectional is not None and xz.dtype != torch.float64:
             # one fused op over the original order: anti-causal conv + reverse scan for the backward
             # direction, so no flipped copies; fp64 (tests) takes the two-direction path below
@@ -123,8 +141,8 @@ class BiMambaMixer(nn.Module):
                 out = scan_fused_prepared(xz, None, self._fused_weights(xz.dtype), self.dt_rank, self.d_state)
             else:
                 out = backend.bidirectional(xz, None, *self._fused_args(), self.dt_rank, self.d_state)
-            return F.linear(out.transpose(1, 2), self.out_proj.weight)
+            return F.linear(out.transpose(1, 2), self._proj_weight(self.out_proj, out))
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)
         out = (out_f + out_b.flip(-1)) / 2
-        return F.linear(out.transpose(1, 2), self.out_proj.weight)
+        return F.linear(out.transpose(1, 2), self._proj_weight(self.out_proj, out))

@@ -13,6 +13,15 @@ def _fused_add_norm_enabled(x: torch.Tensor) -> bool:
     return add_rmsnorm_available(x)
 
 
+def autocast_dtype(device_type: str) -> Optional[torch.dtype]:
+    """The autocast dtype in effect on ``device_type``, or None (torch < 2.4 has only the CUDA queries)."""
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    if device_type == "cuda" and torch.is_autocast_enabled():
+        return torch.get_autocast_gpu_dtype()
+    return None
+
+
 def upcast(x: torch.Tensor) -> torch.Tensor:
     """To fp32, or leave fp64 as is (the residual stream and norm statistics are never below fp32)."""
     return x.to(torch.promote_types(x.dtype, torch.float32))

@@ -4,18 +4,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .norm import autocast_dtype
+
 
 def to_2tuple(x: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
     return (x, x) if isinstance(x, int) else tuple(x)
-
-
-def _autocast_dtype(device_type: str) -> Optional[torch.dtype]:
-    """The autocast dtype in effect on ``device_type``, or None (torch < 2.4 has only the CUDA queries)."""
-    if hasattr(torch, "get_autocast_dtype"):
-        return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
-    if device_type == "cuda" and torch.is_autocast_enabled():
-        return torch.get_autocast_gpu_dtype()
-    return None
 
 
 class PatchEmbed(nn.Module):
@@ -66,7 +59,7 @@ class PatchEmbed(nn.Module):
     def _gemm_patchify(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         (ph, pw), (b, c) = self.patch_size, x.shape[:2]
         gh, gw = self.grid_for(x.shape[2], x.shape[3])
-        dtype = _autocast_dtype(x.device.type)
+        dtype = autocast_dtype(x.device.type)
         if dtype is not None:  # lay the patches out in the GEMM's dtype: one copy, not two
             x = x.to(dtype)
         # (B, C, gh ph, gw pw) -> (B, gh gw, C ph pw), the order of the conv weight's (C, ph, pw) axes
