@@ -73,18 +73,18 @@ def test_projection_weights_cast_once_without_grad():
     x = torch.randn(2, 9, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         ref = mixer(x)  # gradients on: autocast casts the parameters itself
-        assert "_cast_cache" not in mixer.__dict__
+        assert "_kept" not in mixer.__dict__
         with torch.no_grad():
             out = mixer(x)
-            cache = dict(mixer.__dict__["_cast_cache"])
+            cache = dict(mixer.__dict__["_kept"])
             assert {v[1].dtype for v in cache.values()} == {torch.bfloat16} and len(cache) == 2
             mixer(x)
-            assert all(mixer.__dict__["_cast_cache"][k][1] is v[1] for k, v in cache.items())  # reused
+            assert all(mixer.__dict__["_kept"][k][1] is v[1] for k, v in cache.items())  # reused
     torch.testing.assert_close(out, ref.detach())
     with torch.no_grad():
         mixer.out_proj.weight.mul_(2.0)  # an in-place update bumps the version: rebuilt
         with torch.autocast("cpu", dtype=torch.bfloat16):
             mixer(x)
-        assert mixer.__dict__["_cast_cache"][id(mixer.out_proj)][1] is not cache[id(mixer.out_proj)][1]
+        assert mixer.__dict__["_kept"]["out_proj"][1] is not cache["out_proj"][1]
         assert mixer(x).dtype == torch.float32  # no autocast: the parameters themselves
-    assert "_cast_cache" not in copy.deepcopy(mixer).__dict__
+    assert "_kept" not in copy.deepcopy(mixer).__dict__

@@ -402,12 +402,12 @@ def test_mixer_keeps_prepared_weights_without_grad():
     mixer = BiMambaMixer(16, d_state=4, backend="fused").to(DEVICE)
     h = torch.randn(2, 13, 16, device=DEVICE)
     expected = mixer(h).detach()  # gradients on: prepared afresh, nothing kept
-    assert "_fused_cache" not in mixer.__dict__
+    assert "fused" not in mixer.__dict__.get("_kept", {})
     with torch.no_grad():
         first = mixer(h)
-        cached = mixer.__dict__["_fused_cache"]
+        cached = mixer.__dict__["_kept"]["fused"]
         second = mixer(h)
-        assert mixer.__dict__["_fused_cache"] is cached  # reused
+        assert mixer.__dict__["_kept"]["fused"] is cached  # reused
     with torch.inference_mode():
         third = mixer(h)
     for out in (first, second, third):
@@ -416,15 +416,15 @@ def test_mixer_keeps_prepared_weights_without_grad():
         mixer.x_proj_b.weight.mul_(1.5)  # in place, as an optimizer step: the version changes
         mixer.A_b_log.add_(0.1)
         changed = mixer(h)
-    assert mixer.__dict__["_fused_cache"] is not cached
+    assert mixer.__dict__["_kept"]["fused"] is not cached
     torch.testing.assert_close(changed, mixer(h).detach(), rtol=0, atol=0)  # = prepared afresh
     assert (changed - expected).abs().max() > 1e-5  # the new weights took effect
     mixer.load_state_dict({k: v.clone() for k, v in mixer.state_dict().items()})  # copy_ into the parameters
     with torch.no_grad():
         mixer(h)
-    assert mixer.__dict__["_fused_cache"][0] != cached[0]
+    assert mixer.__dict__["_kept"]["fused"][0] != cached[0]
     import copy
-    assert "_fused_cache" not in copy.deepcopy(mixer).__dict__  # derived state stays behind
+    assert "_kept" not in copy.deepcopy(mixer).__dict__  # derived state stays behind
 
 
 @pytest.mark.parametrize("dtype, conv_bias", [(torch.float32, True), (torch.bfloat16, False)])

@@ -89,6 +89,15 @@ class BiMambaMixer(nn.Module):
                 self.dt_proj_b.bias, -torch.exp(upcast(self.A_log)), -torch.exp(upcast(self.A_b_log)), self.D,
                 self.D_b)
 
+    def _keep(self, slot: str, key: tuple, build):
+        """``build()``, kept in the module under ``slot`` and rebuilt when ``key`` changes. Derived state: not
+        pickled, not deep-copied (``__getstate__``)."""
+        kept = self.__dict__.setdefault("_kept", {})
+        entry = kept.get(slot)
+        if entry is None or entry[0] != key:
+            kept[slot] = entry = (key, build())
+        return entry[1]
+
     def _fused_weights(self, dtype: torch.dtype):
         """The fused op's prepared weights (:func:`~vim_backbone.ops.fused_bimamba.prepare_fused_weights`),
         kept between calls while gradients are off: about 16 small kernels a mixer that inference would
@@ -97,41 +106,32 @@ class BiMambaMixer(nn.Module):
         from ..ops.fused_bimamba import prepare_fused_weights
         params = [p for p in self.parameters() if p is not self.in_proj.weight and p is not self.out_proj.weight]
         key = (dtype, tuple((p.data_ptr(), p._version, p.dtype) for p in params))
-        cached = self.__dict__.get("_fused_cache")
-        if cached is None or cached[0] != key:
-            weights = prepare_fused_weights(*self._fused_args(), self.dt_rank, self.d_state, dtype)
-            self.__dict__["_fused_cache"] = cached = (key, weights)
-        return cached[1]
+        return self._keep("fused", key,
+                          lambda: prepare_fused_weights(*self._fused_args(), self.dt_rank, self.d_state, dtype))
 
-    def _proj_weight(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        """``layer.weight`` for ``F.linear`` on x. While gradients are off under autocast, its copy in the autocast
-        dtype, kept between calls like :meth:`_fused_weights`: autocast would cast it again at every call (its own
-        cache lasts one autocast region), a kernel per projection and forward."""
-        weight = layer.weight
+    def _proj_weight(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """The weight of projection ``name`` for ``F.linear`` on x. While gradients are off under autocast, its copy
+        in the autocast dtype, kept like :meth:`_fused_weights`: autocast would cast it again at every call (its
+        own cache lasts one autocast region), a kernel per projection and forward."""
+        weight = getattr(self, name).weight
         if torch.is_grad_enabled():
             return weight
         dtype = autocast_dtype(x.device.type)
         if dtype is None or weight.dtype == dtype or not weight.is_floating_point():
             return weight
-        cache = self.__dict__.setdefault("_cast_cache", {})
         key = (dtype, weight.data_ptr(), weight._version, weight.device)
-        cached = cache.get(id(layer))
-        if cached is None or cached[0] != key:
-            cache[id(layer)] = cached = (key, weight.detach().to(dtype))
-        return cached[1]
+        return self._keep(name, key, lambda: weight.detach().to(dtype))
 
     def __getstate__(self):
-        # the prepared-weights and cast caches are derived state: not pickled, not deep-copied
         state = super().__getstate__()
-        state.pop("_fused_cache", None)
-        state.pop("_cast_cache", None)
+        state.pop("_kept", None)  # derived state (_keep)
         return state
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
-        xz = F.linear(hidden, self._proj_weight(self.in_proj, hidden)).transpose(1, 2)
+        xz = F.linear(hidden, self._proj_weight("in_proj", hidden)).transpose(1, 2)
         if backend.bidirectional is not None and xz.dtype != torch.float64:
             # one fused op over the original order: anti-causal conv + reverse scan for the backward
             # direction, so no flipped copies; fp64 (tests) takes the two-direction path below
@@ -141,8 +141,8 @@ class BiMambaMixer(nn.Module):
                 out = scan_fused_prepared(xz, None, self._fused_weights(xz.dtype), self.dt_rank, self.d_state)
             else:
                 out = backend.bidirectional(xz, None, *self._fused_args(), self.dt_rank, self.d_state)
-            return F.linear(out.transpose(1, 2), self._proj_weight(self.out_proj, out))
+            return F.linear(out.transpose(1, 2), self._proj_weight("out_proj", out))
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)
         out = (out_f + out_b.flip(-1)) / 2
-        return F.linear(out.transpose(1, 2), self._proj_weight(self.out_proj, out))
+        return F.linear(out.transpose(1, 2), self._proj_weight("out_proj", out))
