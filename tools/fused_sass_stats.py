@@ -2,6 +2,7 @@
 
     python tools/fused_sass_stats.py                       # sm_90, bf16, block_e x num_warps defaults
     python tools/fused_sass_stats.py --arch 90 --configs 8:1 32:1 --store-states
+    python tools/fused_sass_stats.py --kernel gluon --configs 32:1 --state-pass   # the Gluon walk, pass 1
 
 Pointers, strides and E are declared 16-byte aligned / divisible by 16, as the launcher specialises them
 for Vim's shapes (E = 384). For each (block_e, num_warps) it prints the registers per thread, local-memory (spill)
@@ -9,7 +10,9 @@ bytes, the machine instructions that bound a token step in the whole kernel: MUF
 the special-function units), SHFL (lane shuffles of the reductions over N), BAR (barriers) and LDG /
 STG (global loads / stores), the instructions and MUFU of the token loop alone (four token steps; the
 JSON rows also count its BAR and LDSM, shared-memory round trips of layout conversions), and
-the state tile's layout (``threadsPerWarp`` along (N, channels)).
+the state tile's layout (``threadsPerWarp`` along (N, channels)). ``--kernel gluon`` compiles the Gluon walk
+(``fused_bimamba_gluon``, whose tile is a channel a lane: block_e = 32 x warps) instead of the Triton one;
+``--state-pass`` the segment-state pass (no outputs) instead of the output pass.
 Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
 """
 import argparse
@@ -24,26 +27,41 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-POINTERS = ("u_ptr", "dt_ptr", "z_ptr", "y_ptr")
+POINTERS = ("u_ptr", "dt_ptr", "y_ptr")
 FP32_POINTERS = ("B_ptr", "C_ptr", "A_ptr", "D_ptr", "bias_ptr", "states_ptr", "seg_h_ptr", "seg_dt_ptr")
 # strides of 1 are specialised to constants by Triton's launcher: the channel (and state) strides of
-# the channels-last tensors the fused op passes, and A's state stride in the output pass
-UNIT_STRIDES = ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_y_e", "s_A_n")
+# the channels-last tensors the fused op passes, and A's state stride in the output pass (its channel
+# stride in the state pass)
+UNIT_STRIDES = ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_y_e")
 COUNTED = ("MUFU", "SHFL", "BAR", "LDG", "STG")
 
 
 def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16", store_states: bool = False,
-                    n_state: int = 16):
-    """The compiled ``_scan_fwd_kernel`` (Triton CompiledKernel) for one tile shape."""
+                    n_state: int = 16, kernel: str = "triton", state_pass: bool = False):
+    """The compiled forward walk (``_scan_fwd_kernel``, or with ``kernel="gluon"`` ``_scan_fwd_gluon_kernel``)
+    for one tile shape: its output pass, or with ``state_pass`` its segment-state pass (4 segments of 4
+    pieces), each with the token depth the fused op launches it with."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from vim_backbone.ops import fused_bimamba_kernels as k
+    segments = dict(SEGMENTS=4, SUB=4) if state_pass else dict(SEGMENTS=1, SUB=1)
+    consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states and not state_pass,
+                  WRITE_Y=not state_pass, **segments, **{name: 1 for name in UNIT_STRIDES})
+    consts["s_A_e" if state_pass else "s_A_n"] = 1
+    if kernel == "gluon":
+        from triton.experimental.gluon._runtime import GluonASTSource
 
-    fn = k._scan_fwd_kernel
-    consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states, SEGMENTS=1, SUB=1, WRITE_Y=True,
-                  FAST=True, **{name: 1 for name in UNIT_STRIDES})
+        from vim_backbone.ops import fused_bimamba as fb
+        from vim_backbone.ops import fused_bimamba_gluon as g
+        fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
+        consts.update(NUM_WARPS=num_warps, **(dict(DEPTH=fb.GLUON_STATE_PASS_DEPTH, STAGE=0) if state_pass
+                                              else dict(DEPTH=2, STAGE=fb.GLUON_OUTPUT_PASS_STAGE)))
+    else:
+        from vim_backbone.ops import fused_bimamba_kernels as k
+        fn, source = k._scan_fwd_kernel, ASTSource
+        consts.update(FAST=True)
+    consts = {name: v for name, v in consts.items() if name in fn.arg_names}
     signature = {}
     for name in fn.arg_names:
         if name in consts:
@@ -58,8 +76,8 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
     # (E = 384, the padded x_proj width 48, ...), which lets the compiler use vector loads
     aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
                if signature[name] != "constexpr" and (name.endswith("_ptr") or name.startswith("s_") or name == "E")}
-    src = ASTSource(fn=fn, signature=signature, constexprs={(fn.arg_names.index(n),): v for n, v in consts.items()},
-                    attrs=aligned)
+    src = source(fn=fn, signature=signature, constexprs={(fn.arg_names.index(n),): v for n, v in consts.items()},
+                 attrs=aligned)
     return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
 
 
@@ -104,6 +122,8 @@ def main(argv=None):
     p.add_argument("--configs", nargs="+", default=["8:1", "16:1", "32:1", "64:2"], metavar="BLOCK_E:WARPS")
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
     p.add_argument("--store-states", action="store_true", help="the training variant (saves chunk states)")
+    p.add_argument("--kernel", default="triton", choices=["triton", "gluon"], help="which forward walk")
+    p.add_argument("--state-pass", action="store_true", help="the segment-state pass instead of the output pass")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET") == "1":
@@ -114,7 +134,8 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cfg in args.configs:
         block_e, warps = (int(v) for v in cfg.split(":"))
-        st = sass_stats(compile_forward(block_e, warps, args.arch, args.dtype, args.store_states))
+        st = sass_stats(compile_forward(block_e, warps, args.arch, args.dtype, args.store_states,
+                                        kernel=args.kernel, state_pass=args.state_pass))
         rows.append(dict(block_e=block_e, num_warps=warps, **st))
         print(f"| {block_e} | {warps} | {st['registers']} | {st['spill_bytes']} | {st['instructions']} | "
               + " | ".join(str(st[op]) for op in COUNTED + ("loop_instructions", "loop_MUFU"))

@@ -236,6 +236,22 @@ def test_fused_backward_kind_is_checked(monkeypatch):
         backward_kind()
 
 
+def test_fused_forward_kind_is_checked(monkeypatch):
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.delenv("VIM_FUSED_FORWARD", raising=False)
+    assert fb.forward_kind(block_e=16, num_warps=1) == "triton"  # not a channel a lane: the Triton walk
+    if INTERPRET:  # the interpreter does not run Gluon: auto takes Triton, forcing Gluon is refused
+        assert fb.forward_kind() == "triton"
+        monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
+        with pytest.raises(ValueError, match="TRITON_INTERPRET"):
+            fb.forward_kind()
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "triton")
+    assert fb.forward_kind() == "triton"
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "cuda")
+    with pytest.raises(ValueError, match="VIM_FUSED_FORWARD"):
+        fb.forward_kind()
+
+
 @pytest.mark.parametrize("num_warps", [1, 2])
 def test_fused_other_warp_counts(num_warps):
     _check_parity(torch.float32, b=1, e=16, l=11, n=8, r=2, chunk=4, block_e=16, num_warps=num_warps)
@@ -346,6 +362,34 @@ def test_fused_segments_gpu(monkeypatch, segments, pieces):
         from vim_backbone.ops import fused_bimamba as fb
         monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
     _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments, bwd_segments=segments)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("kind", ["gluon", "triton"])
+@pytest.mark.parametrize("dtype, e, l, segments, block_e, num_warps", [
+    (torch.float32, 384, 1025, None, 32, 1), (torch.bfloat16, 200, 4097, None, 32, 1),
+    (torch.float16, 384, 197, 1, 32, 1), (torch.bfloat16, 384, 730, 3, 32, 1), (torch.bfloat16, 200, 1025, 2, 64, 2)])
+def test_fused_forward_kinds_gpu(monkeypatch, kind, dtype, e, l, segments, block_e, num_warps):
+    # both forward walks against the reference, forward and backward (the backward recomputes from the
+    # chunk states the forward saved); E = 200 leaves a partial channel block; two warps a program
+    monkeypatch.setenv("VIM_FUSED_FORWARD", kind)
+    _check_parity(dtype, b=2, e=e, l=l, n=16, r=12, segments=segments, block_e=block_e, num_warps=num_warps)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("batch, l", [(16, 4097), (128, 197), (3, 1025)])
+def test_gluon_forward_matches_triton_gpu(monkeypatch, batch, l):
+    # inference (no states saved) at the benchmark's shapes with the default cut: the two walks do the same
+    # arithmetic but for the order of the sum over the states
+    args = {k: v.detach() for k, v in _make_args(torch.bfloat16, batch, 384, l, 16, 12).items()}
+    outs = {}
+    for kind in ("gluon", "triton"):
+        monkeypatch.setenv("VIM_FUSED_FORWARD", kind)
+        outs[kind] = bidirectional_scan_fused(**args, dt_rank=12, d_state=16).float()
+    scale = outs["triton"].abs().max().clamp(min=1.0)
+    assert ((outs["gluon"] - outs["triton"]).abs().max() / scale).item() < 1e-2
 
 
 @pytest.mark.gpu

@@ -41,10 +41,36 @@ def test_output_pass_keeps_its_state_tile_in_registers(tmp_path):
     assert row["loop_LDSM"] == 0
     assert row["registers"] <= 128  # four programs of one warp a scheduler or more
     assert row["MUFU"] > 0 and row["LDG"] > 0
-    # the token loop runs four steps; each takes one MUFU per state (exp2 of dt A) plus four per channel
-    # (softplus: exp2, log2; gate: exp2, rcp), i.e. every approximate function is one instruction
-    assert row["loop_MUFU"] == 4 * (16 + 4)
+    # the token loop runs four steps; each takes one MUFU per state (exp2 of dt A) plus two per channel
+    # (softplus: exp2, log2; the gate is applied after the walk), i.e. every approximate function is one
+    # instruction
+    assert row["loop_MUFU"] == 4 * (16 + 2)
     assert row["loop_MUFU"] < row["loop_instructions"] < row["instructions"]
+
+
+def _gluon_compiles() -> bool:
+    try:
+        from triton.experimental.gluon._runtime import GluonASTSource  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _gluon_compiles(), reason="this Triton has no Gluon")
+@pytest.mark.parametrize("state_pass", [False, True])
+def test_gluon_walk_is_a_channel_a_lane(tmp_path, state_pass):
+    # the Gluon walk's token steps touch no other lane (no shuffle) and no shared memory but the output
+    # pass's staged operands (two barriers a group of tokens), the layout is the stated one, and the loop
+    # is shorter than the Triton walk's for the same tokens
+    flags = ["--state-pass"] if state_pass else []
+    (gluon,) = _stats(tmp_path, "--configs", "32:1", "--kernel", "gluon", *flags)
+    (triton_row,) = _stats(tmp_path, "--configs", "32:1", *flags)
+    assert gluon["layout"].startswith("sizePerThread = [16, 1], threadsPerWarp = [1, 32]")
+    assert gluon["spill_bytes"] == 0 and gluon["registers"] <= 128
+    assert gluon["SHFL"] == 0 and gluon["loop_BAR"] == (0 if state_pass else 2)
+    depth = 4 if state_pass else 8  # token steps a loop iteration (GLUON_STATE_PASS_DEPTH, GLUON_OUTPUT_PASS_STAGE)
+    assert gluon["loop_MUFU"] == depth * (16 + 2)
+    assert gluon["loop_instructions"] / depth < triton_row["loop_instructions"] / 4
 
 
 def test_training_variant_compiles_without_spills(tmp_path):

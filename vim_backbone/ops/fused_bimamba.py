@@ -12,13 +12,15 @@ and write rows and the scan's per-token loads are contiguous over channels:
   2. two batched GEMMs in PyTorch (cuBLAS; their weight gradients one direction at a time, see
      ``_weight_grad``): ``x_proj`` -> (dt, B, C), its columns padded so that B and C start on 16-byte
      boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
-  3. one Triton launch (two when the walk is cut into segments: a pass for the segment states, in
-     STATE_PASS_PIECES pieces a segment): softplus(dt + bias), the scan, D skip
-     and the gate ``silu(z) / 2``; a program owns BLOCK_E channels of one (batch row, direction) and walks
-     its tokens one by one with the state (N, BLOCK_E) in registers (one exp per state element and
-     token, four tokens in flight; compiled with approximate exp2 / log2 / reciprocal PTX), so
-     the direction's outputs land in ``y`` (2, B, E, L); their sum is the result, already in the
-     (B, L, E) rows ``out_proj`` reads.
+  3. one launch (two when the walk is cut into segments: a pass for the segment states, in
+     STATE_PASS_PIECES pieces a segment): softplus(dt + bias), the scan and the D skip; a program owns
+     BLOCK_E channels of one (batch row, direction) and walks its tokens one by one with the state
+     (N, BLOCK_E) in registers (one exp per state element and token, several tokens' loads in flight;
+     compiled with approximate exp2 / log2 / reciprocal PTX). The walk is the Gluon kernel of
+     ``fused_bimamba_gluon`` (a channel and its N states a lane, stated) where it compiles, else the
+     Triton one (see :func:`forward_kind`). Each direction's output lands in ``y`` (2, B, E, L);
+  4. one Triton launch: ``(y[0] + y[1]) * silu(z) / 2``, already in the (B, L, E) rows ``out_proj``
+     reads.
 Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
 chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token walk run backwards, or
 with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton launches for the conv
@@ -74,6 +76,16 @@ CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 64, 4
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
+# Gluon forward walk (fused_bimamba_gluon). The segment-state pass loads each token's operands into
+# registers GLUON_STATE_PASS_DEPTH tokens ahead. The output pass stages GLUON_OUTPUT_PASS_STAGE tokens at a
+# time through shared memory, the next group's loads in flight meanwhile: loaded ahead into registers
+# instead (B and C are 32 registers a token in every lane), 2 tokens in flight took 125 registers on sm_90
+# and left it waiting on its loads (ncu, H200, B = 16, L = 4097: 455 us, long-scoreboard stalls 3.8 cycles
+# an instruction, XU pipe 49 % busy); 4 took 226 registers.
+GLUON_STATE_PASS_DEPTH = 4
+GLUON_OUTPUT_PASS_STAGE = 8
+# gate and sum of the two directions (_gate_sum_kernel): (tokens, channels) a program
+GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
 
@@ -85,6 +97,21 @@ def _triton_importable() -> bool:
     except Exception:  # ImportError, or a broken install raising anything at import
         return False
     return True
+
+
+@lru_cache(maxsize=None)
+def _gluon_importable() -> bool:
+    try:
+        from . import fused_bimamba_gluon  # noqa: F401
+    except Exception:  # no triton.experimental.gluon, or one whose API this module does not match
+        return False
+    return True
+
+
+def load_gluon_kernels():
+    """The Gluon kernel module (see :func:`forward_kind`)."""
+    from . import fused_bimamba_gluon
+    return fused_bimamba_gluon
 
 
 def _interpreting() -> bool:
@@ -191,7 +218,8 @@ def fused_settings() -> dict:
     """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
-                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, backward=backward_kind(),
+                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, forward=forward_kind(),
+                gluon_state_depth=GLUON_STATE_PASS_DEPTH, gluon_output_stage=GLUON_OUTPUT_PASS_STAGE, backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
@@ -224,8 +252,8 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
     segments = _cdiv(length, seg_len)  # no empty segment
     if segments == 1:
         pieces = 1
-    # per-direction gated outputs, channels-last like u: the sum over directions is (B, L, E) rows
-    # the caller's out_proj reads without a copy
+    # per-direction outputs (before the gate), channels-last like u; _gate_sum gates and sums them into
+    # the (B, L, E) rows the caller's out_proj reads without a copy
     y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
     states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
               if store_states else y)  # dummy pointer when not stored
@@ -235,21 +263,38 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
         seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
         seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
     grid = (_cdiv(channels, block_e), batch, 2 * segments)
-    strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *y.stride())
+    strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *y.stride())
 
     def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
-        return (u, dt, Bm, Cm, z, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
+        return (u, dt, Bm, Cm, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
                 seg_len, sub_len, *A_.stride(), *strides)
 
-    fast = not _interpreting()
+    if forward_kind(block_e, num_warps) == "gluon":
+        kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
+        state_pass = dict(NUM_WARPS=num_warps, DEPTH=GLUON_STATE_PASS_DEPTH)
+        output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE)
+    else:
+        kernel = k._scan_fwd_kernel
+        state_pass = output_pass = dict(FAST=not _interpreting())
     if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
         # A read with the channels contiguous (see the kernel on A's layout)
-        k._scan_fwd_kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
+        kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
             *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
-            STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, FAST=fast, num_warps=num_warps)
-    k._scan_fwd_kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                             SEGMENTS=segments, SUB=pieces, WRITE_Y=True, FAST=fast, num_warps=num_warps)
-    return torch.add(y[0], y[1]), (states if store_states else None)
+            STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, num_warps=num_warps, **state_pass)
+    kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, SEGMENTS=segments,
+                 SUB=pieces, WRITE_Y=True, num_warps=num_warps, **output_pass)
+    return _gate_sum(y, z), (states if store_states else None)
+
+
+def _gate_sum(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``(y[0] + y[1]) * silu(z) / 2`` (B, E, L) in z's dtype, channels-last ((B, L, E) rows for out_proj)."""
+    k = load_fused_kernels()
+    _, batch, channels, length = y.shape
+    out = z.new_empty(batch, length, channels).transpose(1, 2)
+    grid = (_cdiv(length, GATE_BLOCK_L), _cdiv(channels, GATE_BLOCK_E), batch)
+    k._gate_sum_kernel[grid](y, z, out, channels, length, *y.stride(), *z.stride(), *out.stride(),
+                             BLOCK_L=GATE_BLOCK_L, BLOCK_E=GATE_BLOCK_E, FAST=not _interpreting(), num_warps=4)
+    return out
 
 
 def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int, bwd_segments: Optional[int]):
@@ -449,6 +494,23 @@ def bc_dtype() -> str:
     kind = os.environ.get("VIM_FUSED_BC", "float32")
     if kind not in ("float32", "input"):
         raise ValueError(f"VIM_FUSED_BC must be 'float32' or 'input', got {kind!r}")
+    return kind
+
+
+def forward_kind(block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WARPS) -> str:
+    """Which forward walk the fused op runs: ``gluon`` (the walk of ``fused_bimamba_gluon``, a channel a
+    lane by construction) or ``triton`` (``_scan_fwd_kernel``). ``VIM_FUSED_FORWARD`` = ``auto`` (default),
+    ``gluon`` or ``triton``; ``auto`` takes ``gluon`` when it imports, the kernels are compiled (not under
+    ``TRITON_INTERPRET``) and the tile is a channel a lane (``block_e == 32 num_warps``)."""
+    kind = os.environ.get("VIM_FUSED_FORWARD", "auto")
+    if kind not in ("auto", "gluon", "triton"):
+        raise ValueError(f"VIM_FUSED_FORWARD must be 'auto', 'gluon' or 'triton', got {kind!r}")
+    usable = block_e == 32 * num_warps and not _interpreting() and _gluon_importable()
+    if kind == "gluon" and not usable:
+        raise ValueError("VIM_FUSED_FORWARD=gluon needs triton.experimental.gluon, compiled kernels (no "
+                         f"TRITON_INTERPRET) and block_e == 32 * num_warps (got {block_e}, {num_warps})")
+    if kind == "auto":
+        kind = "gluon" if usable else "triton"
     return kind
 
 

@@ -215,33 +215,33 @@ def _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e, offs_n,
 
 @triton.jit
 def _token_load(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L,
-                WRITE_Y: tl.constexpr):
+                LOAD_C: tl.constexpr, LOAD_Z: tl.constexpr):
     """Operands of token ``t`` for BLOCK_E channels, fp32 (converted here: sm_90 code converting at the
     use took more instructions in both passes, and 5 registers fewer only in the output pass).
 
     Loads are never masked (a masked load costs a zeroing and a predicate per register): ``t`` is clamped
     into [0, L) and the caller clamps the channel pointers to the last channel; steps outside the walk
-    are no-ops in ``_token_step``. Without WRITE_Y (the segment-state pass) C and z are not needed:
-    ``B`` and ``u`` stand in for them.
+    are no-ops in ``_token_step``. C is loaded with LOAD_C and z with LOAD_Z (else ``B`` and ``u`` stand
+    in for them): the forward's segment-state pass needs neither, its output pass C only.
     """
     t = tl.minimum(tl.maximum(t, 0), L - 1)
     u = tl.load(u_ptr + t * s_u_l).to(tl.float32)
     dt = tl.load(dt_ptr + t * s_dt_l).to(tl.float32)
     Bt = tl.load(B_ptr + t * s_B_l).to(tl.float32)
-    if WRITE_Y:
+    Ct = Bt
+    z = u
+    if LOAD_C:
         Ct = tl.load(C_ptr + t * s_C_l).to(tl.float32)
+    if LOAD_Z:
         z = tl.load(z_ptr + t * s_z_l).to(tl.float32)
-    else:
-        Ct = Bt
-        z = u
     return u, dt, Bt, Ct, z
 
 
 @triton.jit
-def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
+def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t, valid, d, L, y_ptr, s_y_l, st_ptr, mask_e,
                 N: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr, WRITE_Y: tl.constexpr,
                 FAST: tl.constexpr):
-    """Advance the state (N, BLOCK_E) over token ``t``; with WRITE_Y store ``y * silu(z) / 2``.
+    """Advance the state (N, BLOCK_E) over token ``t``; with WRITE_Y store ``y = C h + D u``.
 
     A no-op unless ``valid``. Also returns ``dt_sum`` + this token's dt (the segment's total step).
     """
@@ -254,20 +254,19 @@ def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, z, t, valid, d, L, y
     h = _exp2(dt[None, :] * A2, FAST) * h + Bt[:, None] * (dt * u)[None, :]
     if WRITE_Y:
         y = tl.sum(h * Ct[:, None], axis=0) + Dv * u
-        tl.store(y_ptr + t * s_y_l, (y * _silu_half(z, FAST)).to(y_ptr.dtype.element_ty), mask=mask_e & valid)
+        tl.store(y_ptr + t * s_y_l, y.to(y_ptr.dtype.element_ty), mask=mask_e & valid)
     return h, dt_sum + dt
 
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
     E, L, n_chunks, seg_len, sub_len,
     s_A_d, s_A_e, s_A_n,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
     s_B_d, s_B_b, s_B_n, s_B_l,
     s_C_d, s_C_b, s_C_n, s_C_l,
-    s_z_b, s_z_e, s_z_l,
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
     SEGMENTS: tl.constexpr, SUB: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr,
@@ -283,12 +282,12 @@ def _scan_fwd_kernel(
     (2, B, E, SEGMENTS SUB)); then with WRITE_Y, where segment s starts from
     ``h_j = exp(A sum dt_{j-1}) h_{j-1} + seg_h_{j-1}`` composed over the s SUB pieces before it (decays
     compose: exp(A a) exp(A b) = exp(A (a + b))). The state (N, BLOCK_E)
-    stays in registers along the walk, so the exps are taken once per pass, and ``y_d * silu(z) / 2``
-    goes to ``y[d]`` (2, B, E, L), which the caller sums over d. Steps run four per loop iteration with
-    four operand sets: the loads of step ``i + 4`` are issued right after step ``i`` consumed its set,
-    so a load has three steps of work to arrive and no register copy waits on it at the loop's end.
-    With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is written to
-    ``states`` (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
+    stays in registers along the walk, so the exps are taken once per pass, and the direction's output
+    ``C h + D u`` goes to ``y[d]`` (2, B, E, L); ``_gate_sum_kernel`` gates and sums the two. Steps run
+    four per loop iteration with four operand sets: the loads of step ``i + 4`` are issued right after
+    step ``i`` consumed its set, so a load has three steps of work to arrive and no register copy waits on
+    it at the loop's end. With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is
+    written to ``states`` (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
@@ -314,9 +313,10 @@ def _scan_fwd_kernel(
     bias = tl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
     offs_e_ld = tl.minimum(offs_e, E - 1)  # loads stay in bounds unmasked; stores use mask_e
-    u_p, dt_p, B_p, C_p, z_p = _walk_pointers(u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, d, pid_b, offs_e_ld, offs_n,
-                                              s_u_d, s_u_b, s_u_e, s_dt_d, s_dt_b, s_dt_e, s_B_d, s_B_b, s_B_n,
-                                              s_C_d, s_C_b, s_C_n, s_z_b, s_z_e)
+    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e_ld * s_u_e
+    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e_ld * s_dt_e
+    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
+    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[None, :]) * (n_chunks * N) + offs_n[:, None]
     seg_row = (d * n_batch + pid_b) * E + offs_e  # (BLOCK_E,) rows of seg_dt; seg_h adds the N axis
@@ -340,35 +340,60 @@ def _scan_fwd_kernel(
     t0 = d * (L - 1)  # token of step i: t0 + i * step
     step = 1 - 2 * d
     ta = t0 + i_begin * step
-    u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta, L, WRITE_Y)
-    u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta + step, L, WRITE_Y)
-    u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta + 2 * step, L, WRITE_Y)
-    u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                      ta + 3 * step, L, WRITE_Y)
+    # no z: u stands in for its pointer and stride (never loaded)
+    u0, dt0, B0, C0, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l, ta, L,
+                                     WRITE_Y, False)
+    u1, dt1, B1, C1, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l, ta + step, L,
+                                     WRITE_Y, False)
+    u2, dt2, B2, C2, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l, ta + 2 * step,
+                                     L, WRITE_Y, False)
+    u3, dt3, B3, C3, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l, ta + 3 * step,
+                                     L, WRITE_Y, False)
     for i in range(i_begin, i_end, 4):
         t = t0 + i * step
-        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, z0, t, i < i_end, d, L, y_p, s_y_l, st_p,
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, t, i < i_end, d, L, y_p, s_y_l, st_p,
                                 mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
-        u0, dt0, B0, C0, z0 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 4 * step, L, WRITE_Y)
-        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, z1, t + step, i + 1 < i_end, d, L, y_p,
+        u0, dt0, B0, C0, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l,
+                                         t + 4 * step, L, WRITE_Y, False)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, t + step, i + 1 < i_end, d, L, y_p,
                                 s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
-        u1, dt1, B1, C1, z1 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 5 * step, L, WRITE_Y)
-        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, z2, t + 2 * step, i + 2 < i_end, d, L,
+        u1, dt1, B1, C1, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l,
+                                         t + 5 * step, L, WRITE_Y, False)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, t + 2 * step, i + 2 < i_end, d, L,
                                 y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
-        u2, dt2, B2, C2, z2 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 6 * step, L, WRITE_Y)
-        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, z3, t + 3 * step, i + 3 < i_end, d, L,
+        u2, dt2, B2, C2, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l,
+                                         t + 6 * step, L, WRITE_Y, False)
+        h, dt_sum = _token_step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, t + 3 * step, i + 3 < i_end, d, L,
                                 y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, FAST)
-        u3, dt3, B3, C3, z3 = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                          t + 7 * step, L, WRITE_Y)
+        u3, dt3, B3, C3, _ = _token_load(u_p, dt_p, B_p, C_p, u_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_u_l,
+                                         t + 7 * step, L, WRITE_Y, False)
     if not WRITE_Y:
         tl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         tl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
+
+
+@triton.jit
+def _gate_sum_kernel(
+    y_ptr, z_ptr, out_ptr, E, L,
+    s_y_d, s_y_b, s_y_e, s_y_l,
+    s_z_b, s_z_e, s_z_l,
+    s_o_b, s_o_e, s_o_l,
+    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr, FAST: tl.constexpr,
+):
+    """``out = (y[0] + y[1]) * silu(z) / 2`` over (B, E, L), a (BLOCK_L, BLOCK_E) tile a program (the
+    tensors are channels-last: E is the contiguous axis of all three)."""
+    pid_l = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask = (offs_l < L)[:, None] & (offs_e < E)[None, :]
+    y_p = y_ptr + pid_b * s_y_b + offs_e[None, :] * s_y_e + offs_l[:, None] * s_y_l
+    y = tl.load(y_p, mask=mask, other=0.0).to(tl.float32) + tl.load(y_p + s_y_d, mask=mask, other=0.0).to(tl.float32)
+    z = tl.load(z_ptr + pid_b * s_z_b + offs_e[None, :] * s_z_e + offs_l[:, None] * s_z_l, mask=mask,
+                other=0.0).to(tl.float32)
+    tl.store(out_ptr + pid_b * s_o_b + offs_e[None, :] * s_o_e + offs_l[:, None] * s_o_l,
+             (y * _silu_half(z, FAST)).to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -618,14 +643,15 @@ def _scan_bwd_walk_kernel(
         # tokens ahead (clamped into [0, L): the surplus loads at the chunk's end are never used), so a
         # step does not wait on its own loads
         h = tl.load(st_p + tc * N)
-        u0, dt0, B0, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ts, L, False)
+        u0, dt0, B0, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ts, L,
+                                          False, False)
         u1, dt1, B1, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, ts + step, L,
-                                          False)
+                                          False, False)
         for k in range(0, n_tok):
             u, dt_raw, Bt = u0, dt0, B0
             u0, dt0, B0 = u1, dt1, B1
             u1, dt1, B1, _c, _z = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                              ts + (k + 2) * step, L, False)
+                                              ts + (k + 2) * step, L, False, False)
             dt = _softplus(dt_raw + bias, FAST)
             h = _exp2((dt * LOG2E)[:, None] * A_nat, FAST) * h + (dt * u)[:, None] * Bt[None, :]
             tl.store(scr + k * (BLOCK_E * N), h)
@@ -633,7 +659,8 @@ def _scan_bwd_walk_kernel(
         # walk the chunk backward; the next step's operands (and its state from scratch) are loaded one
         # step ahead, a step has enough work to cover them
         t = ts + (n_tok - 1) * step
-        nu, ndt, nB, nC, nz = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L, True)
+        nu, ndt, nB, nC, nz = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l, t, L,
+                                          True, True)
         ng = tl.load(g_p + t * s_g_l).to(tl.float32)
         nh = tl.load(scr + (n_tok - 1) * (BLOCK_E * N))
         for j in range(0, n_tok):
@@ -643,7 +670,7 @@ def _scan_bwd_walk_kernel(
             # they add nothing to the dB / dC sums over the block
             u, dt_raw, Bt, Ct, zz, g, h = nu, ndt + bias, nB, nC, nz, tl.where(mask_e, ng, 0.0), nh
             nu, ndt, nB, nC, nz = _token_load(u_p, dt_p, B_p, C_p, z_p, s_u_l, s_dt_l, s_B_l, s_C_l, s_z_l,
-                                              t - step, L, True)
+                                              t - step, L, True, True)
             ng = tl.load(g_p + tl.minimum(tl.maximum(t - step, 0), L - 1) * s_g_l).to(tl.float32)
             nh = tl.load(scr + tl.maximum(k - 1, 0) * (BLOCK_E * N))
             dt = _softplus(dt_raw, FAST)

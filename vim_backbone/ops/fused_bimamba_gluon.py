@@ -1,0 +1,221 @@
+"""The fused scan's forward walk written in Gluon, Triton's explicit-layout dialect (CUDA only).
+
+Same arguments, grid and results as ``fused_bimamba_kernels._scan_fwd_kernel``; what differs is the layout
+of the state tile (N, BLOCK_E). The Triton kernel's compiler spreads each channel's N states over four
+lanes (the coalescing of the 16-byte loads of A decides it, and no source form moved it): then the per-channel
+work (softplus, gate, D skip) runs in a one-channel-a-lane layout, and each token pays three round trips
+through shared memory (with a barrier each) between the two layouts, and two shuffles a channel for the
+output's sum over the states. Here the layout is stated: lane ``i`` of warp ``w`` owns channel
+``32 w + i`` and all its N states, so the per-channel vectors are the tile's own slice, the sum over the
+states is a thread's own, and a token step touches neither shared memory nor other lanes. B and C of a
+token are the same for every lane: each lane reads the N values as 16-byte loads, which the warp serves
+from one transaction.
+
+Gluon is experimental in Triton; the kernel is compiled on CUDA only (the interpreter does not run Gluon),
+checked against the Triton kernel and the reference by ``tests/ops/test_fused_gluon.py`` on a GPU, and used
+when :func:`gluon_forward_available` says so (``VIM_FUSED_FORWARD=triton`` turns it off).
+"""
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+
+# a barrier across the program's warps: ``thread_barrier`` in Triton 3.6, ``barrier`` from 3.7
+_cta_barrier = gl.barrier if hasattr(gl, "barrier") else gl.thread_barrier
+LOG2E = gl.constexpr(1.4426950408889634)
+LN2 = gl.constexpr(0.6931471805599453)
+
+
+@gluon.jit
+def _ptx_f32(x, ASM: gl.constexpr):
+    return gl.inline_asm_elementwise(ASM, "=r,r", [x], dtype=gl.float32, is_pure=True, pack=1)
+
+
+@gluon.jit
+def _exp2(x):
+    return _ptx_f32(x, "ex2.approx.ftz.f32 $0, $1;")
+
+
+@gluon.jit
+def _softplus(x):
+    # torch's softplus (threshold 20), as the Triton kernels compute it
+    return gl.where(x > 20.0, x, gl.maximum(x, 0.0) + _ptx_f32(1.0 + _exp2(-gl.abs(x) * LOG2E),
+                                                                "lg2.approx.ftz.f32 $0, $1;") * LN2)
+
+
+@gluon.jit
+def _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t, L, WRITE_Y: gl.constexpr):
+    # unmasked: t clamped into [0, L), channel pointers clamped by the caller; steps outside the walk are
+    # no-ops in _step. The state pass does not need C.
+    t = gl.minimum(gl.maximum(t, 0), L - 1)
+    u = gl.load(u_p + t * s_u_l).to(gl.float32)
+    dt = gl.load(dt_p + t * s_dt_l).to(gl.float32)
+    Bt = gl.load(B_p + t * s_B_l).to(gl.float32)
+    Ct = Bt
+    if WRITE_Y:
+        Ct = gl.load(C_p + t * s_C_l).to(gl.float32)
+    return u, dt, Bt, Ct
+
+
+@gluon.jit
+def _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t, valid, d, L, y_p, s_y_l, st_p, mask_e,
+          N: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr, WRITE_Y: gl.constexpr):
+    if STORE_STATES:  # the state entering each chunk in scan order (see the Triton kernel)
+        entry = (((t + d) % CHUNK) == 0) | ((d == 1) & (t == L - 1))
+        gl.store(st_p + (t // CHUNK) * N, h, mask=mask_e[None, :] & (valid & entry))
+    dt = gl.where(valid, _softplus(dt_raw + bias), 0.0)
+    h = _exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
+    if WRITE_Y:  # the sum over the states is within the thread
+        y = gl.sum(h * Ct[:, None], axis=0) + Dv * u
+        gl.store(y_p + t * s_y_l, y.to(y_p.dtype.element_ty), mask=mask_e & valid)
+    return h, dt_sum + dt
+
+
+@gluon.jit
+def _scan_fwd_gluon_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
+    E, L, n_chunks, seg_len, sub_len,
+    s_A_d, s_A_e, s_A_n,
+    s_u_d, s_u_b, s_u_e, s_u_l,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_B_d, s_B_b, s_B_n, s_B_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_y_d, s_y_b, s_y_e, s_y_l,
+    N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
+    SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
+    DEPTH: gl.constexpr = 2, STAGE: gl.constexpr = 0,
+):
+    """``_scan_fwd_kernel`` with the state tile laid out a channel a lane (BLOCK_E = 32 NUM_WARPS)."""
+    TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
+    CH: gl.constexpr = gl.SliceLayout(0, TILE)  # (BLOCK_E,): a channel a lane
+    ST: gl.constexpr = gl.SliceLayout(1, TILE)  # (N,): every lane holds all N
+    gl.static_assert(BLOCK_E == 32 * NUM_WARPS)
+
+    pid_e = gl.program_id(0)
+    pid_b = gl.program_id(1)
+    if WRITE_Y:
+        d = gl.program_id(2) // SEGMENTS
+        seg = gl.program_id(2) % SEGMENTS
+    else:
+        d = gl.program_id(2) // ((SEGMENTS - 1) * SUB)
+        seg = gl.program_id(2) % ((SEGMENTS - 1) * SUB)
+    n_batch = gl.num_programs(1)
+    offs_e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=CH)
+    offs_n = gl.arange(0, N, layout=ST)
+    mask_e = offs_e < E
+
+    A2 = gl.load(A_ptr + d * s_A_d + offs_e[None, :] * s_A_e + offs_n[:, None] * s_A_n, mask=mask_e[None, :],
+                 other=0.0) * LOG2E
+    Dv = gl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+    bias = gl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
+
+    offs_e_ld = gl.minimum(offs_e, E - 1)
+    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e_ld * s_u_e
+    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e_ld * s_dt_e
+    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
+    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
+    y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
+    st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[None, :]) * (n_chunks * N) + offs_n[:, None]
+    seg_row = (d * n_batch + pid_b) * E + offs_e
+    seg_h_p = seg_h_ptr + seg_row[None, :] * (SEGMENTS * SUB * N) + offs_n[:, None]
+    seg_dt_p = seg_dt_ptr + seg_row * (SEGMENTS * SUB)
+
+    h = gl.zeros((N, BLOCK_E), gl.float32, TILE)
+    if WRITE_Y:
+        if SEGMENTS > 1:
+            for j in range(0, seg * SUB):
+                h = _exp2(A2 * gl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :]) * h + \
+                    gl.load(seg_h_p + j * N, mask=mask_e[None, :], other=0.0)
+    dt_sum = gl.zeros((BLOCK_E,), gl.float32, CH)
+
+    if WRITE_Y:
+        i_begin = seg * seg_len
+        i_end = gl.minimum(L, i_begin + seg_len)
+    else:
+        i_begin = seg * sub_len
+        i_end = gl.minimum(L, i_begin + sub_len)
+    t0 = d * (L - 1)
+    step = 1 - 2 * d
+    ta = t0 + i_begin * step
+    if STAGE > 0:
+        # STAGE tokens at a time through shared memory: while a program walks one group of STAGE tokens,
+        # the loads of the next group are in flight (from 16-byte loads of the (STAGE, N) B and C tiles and
+        # the (STAGE, BLOCK_E) u and dt tiles, into registers), and a token step reads its operands from
+        # shared memory, B and C as 16-byte reads the warp serves from one address
+        LD_E: gl.constexpr = gl.BlockedLayout([1, 1], [1, 32], [1, NUM_WARPS], [1, 0])  # (STAGE, BLOCK_E)
+        LD_N: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NUM_WARPS, 1], [1, 0])  # (STAGE, N)
+        # unswizzled row-major tiles: written whole, read a row (token) at a time through a view whose
+        # leading axis indexes the rows
+        SMEM: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+        ROWS: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+        e_ld = gl.minimum(pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, LD_E)), E - 1)
+        n_ld = gl.arange(0, N, layout=gl.SliceLayout(0, LD_N))
+        k_e = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_E))
+        k_n = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_N))
+        u_tp = (u_ptr + d * s_u_d + pid_b * s_u_b + e_ld * s_u_e)[None, :]
+        dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_ld * s_dt_e)[None, :]
+        B_tp = (B_ptr + d * s_B_d + pid_b * s_B_b + n_ld * s_B_n)[None, :]
+        C_tp = (C_ptr + d * s_C_d + pid_b * s_C_b + n_ld * s_C_n)[None, :]
+        u_s = gl.allocate_shared_memory(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
+        dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
+        B_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
+        C_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
+        u_r = u_s._reinterpret(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
+        dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
+        B_r = B_s._reinterpret(gl.float32, [STAGE, N], ROWS)
+        C_r = C_s._reinterpret(gl.float32, [STAGE, N], ROWS)
+        te = (gl.minimum(gl.maximum(t0 + (i_begin + k_e) * step, 0), L - 1))[:, None]
+        tn = (gl.minimum(gl.maximum(t0 + (i_begin + k_n) * step, 0), L - 1))[:, None]
+        nu = gl.load(u_tp + te * s_u_l)
+        ndt = gl.load(dt_tp + te * s_dt_l)
+        nB = gl.load(B_tp + tn * s_B_l).to(gl.float32)
+        nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
+        for i in range(i_begin, i_end, STAGE):
+            _cta_barrier()  # the previous group's reads are done
+            u_s.store(nu)
+            dt_s.store(ndt)
+            B_s.store(nB)
+            C_s.store(nC)
+            _cta_barrier()
+            te = (gl.minimum(gl.maximum(t0 + (i + STAGE + k_e) * step, 0), L - 1))[:, None]
+            tn = (gl.minimum(gl.maximum(t0 + (i + STAGE + k_n) * step, 0), L - 1))[:, None]
+            nu = gl.load(u_tp + te * s_u_l)
+            ndt = gl.load(dt_tp + te * s_dt_l)
+            nB = gl.load(B_tp + tn * s_B_l).to(gl.float32)
+            nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
+            for k in gl.static_range(STAGE):
+                u = u_r.index(k).load(CH).to(gl.float32)
+                dt_raw = dt_r.index(k).load(CH).to(gl.float32)
+                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, B_r.index(k).load(ST), C_r.index(k).load(ST),
+                                  t0 + (i + k) * step, i + k < i_end, d, L, y_p, s_y_l, st_p, mask_e, N, CHUNK,
+                                  STORE_STATES, WRITE_Y)
+    else:
+        # DEPTH (2 or 4) tokens in flight: the loads of step i + DEPTH are issued right after step i
+        u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta, L, WRITE_Y)
+        u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + step, L,
+                                          WRITE_Y)
+        if DEPTH == 4:
+            u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 2 * step,
+                                              L, WRITE_Y)
+            u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 3 * step,
+                                              L, WRITE_Y)
+        for i in range(i_begin, i_end, DEPTH):
+            t = t0 + i * step
+            h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, t, i < i_end, d, L, y_p, s_y_l, st_p,
+                              mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+            u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
+                                              t + DEPTH * step, L, WRITE_Y)
+            h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, t + step, i + 1 < i_end, d, L, y_p, s_y_l,
+                              st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+            u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
+                                              t + (DEPTH + 1) * step, L, WRITE_Y)
+            if DEPTH == 4:
+                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, t + 2 * step, i + 2 < i_end, d, L, y_p,
+                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
+                                                  t + 6 * step, L, WRITE_Y)
+                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, t + 3 * step, i + 3 < i_end, d, L, y_p,
+                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
+                                                  t + 7 * step, L, WRITE_Y)
+    if not WRITE_Y:
+        gl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
+        gl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
