@@ -52,8 +52,9 @@ def make_scan_inputs(batch, channels, length, dtype, d_state=16, device="cuda"):
         return t.to(dtype).transpose(-1, -2)
 
     A = -torch.arange(1, d_state + 1, device=device, dtype=torch.float32).expand(2, channels, d_state).contiguous()
-    # B and C as the fused op feeds them: views of one (2, B, L, 2N) buffer (fp32 unless VIM_FUSED_BC=input)
-    bc = cl(2, batch, 2 * d_state, length).to(torch.float32 if fb.bc_dtype() == "float32" else dtype)
+    # B and C as the fused op feeds them for inference (the sweep times forwards): views of one
+    # (2, B, L, 2N) buffer, in the dtype fb.bc_dtype gives a forward without gradients
+    bc = cl(2, batch, 2 * d_state, length).to(torch.float32 if fb.bc_dtype(grad=False) == "float32" else dtype)
     return dict(u=cl(2, batch, channels, length), dt=cl(2, batch, channels, length, scale=0.5, shift=-4.0), A=A,
                 Bm=bc[:, :, :d_state], Cm=bc[:, :, d_state:],
                 D=torch.ones(2, channels, device=device), z=cl(batch, channels, length),

@@ -78,8 +78,9 @@ def bidirectional_scan(scan: Callable, i: dict) -> torch.Tensor:
 def fused_scan_inputs(i: dict) -> dict:
     """The inputs of ``bidirectional_scan`` for the fused scan stage, laid out as the fused op feeds it:
     both directions stacked (2, ...); u, dt channels-last; B and C (2, B, N, L) views of one (2, B, L, 2N)
-    buffer, each token's 2N values contiguous, in fp32 (or the input dtype with ``VIM_FUSED_BC=input``),
-    as the op's copy of the x_proj columns. Direction 1 gets the same values over the original order.
+    buffer, each token's 2N values contiguous, in the dtype the op would read them in
+    (:func:`~vim_backbone.ops.fused_bimamba.bc_dtype`: fp32 when a backward follows, for inference the
+    input dtype with the Gluon walk), as the op's copy of the x_proj columns. Direction 1 gets the same values over the original order.
 
     NOTE: up to session 5 B and C were passed here as the stock kernels take them, (2, B, N, L) with L
     contiguous in the activation dtype, which the op never produces: every token's B_t was 16 strided
@@ -93,9 +94,9 @@ def fused_scan_inputs(i: dict) -> dict:
         return t.transpose(-1, -2).contiguous().transpose(-1, -2)
 
     n = i["B"].shape[1]
-    bc = pair(torch.cat([i["B"], i["C"]], 1))  # (2, B, 2N, L)
-    bc = cl(bc.to(torch.float32 if bc_dtype() == "float32" else bc.dtype))
     req = i["u"].requires_grad
+    bc = pair(torch.cat([i["B"], i["C"]], 1))  # (2, B, 2N, L)
+    bc = cl(bc.to(torch.float32 if bc_dtype(grad=req) == "float32" else bc.dtype))
     out = dict(u=cl(pair(i["u"])), dt=cl(pair(i["delta"])), A=pair(i["A"]).float(), Bm=bc[:, :, :n], Cm=bc[:, :, n:],
                D=pair(i["D"]), z=i["z"].detach(), dt_bias=pair(i["delta_bias"]))
     for k, v in out.items():

@@ -184,8 +184,12 @@ def test_fused_bc_in_input_dtype(monkeypatch, dtype, backward):
 
 def test_fused_bc_dtype_is_checked(monkeypatch):
     from vim_backbone.ops.fused_bimamba import bc_dtype
+    from vim_backbone.ops.fused_bimamba import forward_kind
     monkeypatch.delenv("VIM_FUSED_BC", raising=False)
-    assert bc_dtype() == "float32"
+    assert bc_dtype() == "float32"  # training: fp32 copies for the walks backward
+    assert bc_dtype(grad=False) == ("input" if forward_kind() == "gluon" else "float32")
+    monkeypatch.setenv("VIM_FUSED_BC", "input")
+    assert bc_dtype() == "input"
     monkeypatch.setenv("VIM_FUSED_BC", "fp8")
     with pytest.raises(ValueError, match="VIM_FUSED_BC"):
         bc_dtype()

@@ -224,7 +224,8 @@ def fused_settings() -> dict:
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
-                conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"), bc_dtype=bc_dtype())
+                conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"),
+                bc_dtype=dict(training=bc_dtype(True), inference=bc_dtype(False)))
 
 
 def default_segments(programs: int, length: int, target: Optional[int] = None) -> int:
@@ -387,11 +388,12 @@ class _BidirectionalScan(torch.autograd.Function):
                 dbias.to(dt_bias.dtype), None, None, None, None, None)
 
 
-def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state: int):
+def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state: int, grad: bool = True):
     """From the mixer's x (B, E, L) to the scan's operands: u = silu(conv) (2, B, E, L), the x_proj output
     ``x_dbl`` (2, B L, cols) with columns [dt (R) | 0 | B (N) | C (N) | 0] (B and C start on 16-byte
     boundaries, so the walk reads each token's B and C with vector loads), the raw step dt (2, B, E, L),
-    and B, C (2, B, N, L) as the walk reads them (:func:`bc_dtype`). All channels-last views."""
+    and B, C (2, B, N, L) as the walk reads them (:func:`bc_dtype`; ``grad``: a backward will follow). All
+    channels-last views."""
     batch, channels, length = x.shape
     u = _conv_forward(x, conv_w, conv_b)
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
@@ -400,7 +402,7 @@ def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state:
     dt = torch.bmm(x_dbl[..., :dt_rank], dt_proj_w.transpose(1, 2)).view(2, batch, length, channels).transpose(2, 3)
     # every lane loads the same B_t, C_t at every token
     bc = x_dbl[..., b_col:c_col + d_state]
-    if bc_dtype() == "float32":
+    if bc_dtype(grad) == "float32":
         bc = bc.float()
     bc = bc.view(2, batch, length, -1).transpose(2, 3)
     return u, x_dbl, dt, bc[:, :, :d_state], bc[:, :, c_col - b_col:c_col - b_col + d_state]
@@ -435,8 +437,8 @@ class _FusedMixer(torch.autograd.Function):
         joined = z is None
         if joined:
             x, z = x.chunk(2, dim=1)
-        u, x_dbl, dt, Bm, Cm = _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank, d_state)
         store_states = any(ctx.needs_input_grad[:9])
+        u, x_dbl, dt, Bm, Cm = _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank, d_state, store_states)
         out, states = _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
                                     store_states)
         if store_states:
@@ -483,17 +485,22 @@ class _FusedMixer(torch.autograd.Function):
                 dbias.to(dt_bias.dtype), None, None, None, None, None, None, None)
 
 
-def bc_dtype() -> str:
-    """How the walks read B and C: ``VIM_FUSED_BC`` = ``float32`` (default) or ``input``.
+def bc_dtype(grad: bool = True) -> str:
+    """How the walks read B and C: ``VIM_FUSED_BC`` = ``auto`` (default), ``float32`` or ``input``.
 
     ``float32``: a copy of the 2N columns in fp32 (a small share of the traffic), so no lane converts the
     2N values it loads at every token. ``input``: the x_proj output's own 16-bit columns, read in place:
     no copy, half the bytes every lane loads a token and fewer registers for the operands loaded ahead,
-    at the price of the conversions.
+    at the price of the conversions. ``auto``: ``input`` where no gradient is needed (``grad`` False) and
+    the forward walk is the Gluon one, which converts each token's B and C once a program as it stages
+    them (H200, Vim-Ti with CUDA graphs: +3.9 % images/s at 224^2, batch 128, no change at 1024^2 and
+    1248^2, docs/RESULTS.md); else ``float32``: the walks backward convert at every use.
     """
-    kind = os.environ.get("VIM_FUSED_BC", "float32")
-    if kind not in ("float32", "input"):
-        raise ValueError(f"VIM_FUSED_BC must be 'float32' or 'input', got {kind!r}")
+    kind = os.environ.get("VIM_FUSED_BC", "auto")
+    if kind not in ("auto", "float32", "input"):
+        raise ValueError(f"VIM_FUSED_BC must be 'auto', 'float32' or 'input', got {kind!r}")
+    if kind == "auto":
+        kind = "input" if not grad and forward_kind() == "gluon" else "float32"
     return kind
 
 
