@@ -11,7 +11,8 @@ the special-function units), SHFL (lane shuffles of the reductions over N), BAR 
 STG (global loads / stores), the instructions and MUFU of the token loop alone (four token steps; the
 JSON rows also count its BAR and LDSM, shared-memory round trips of layout conversions), and
 the state tile's layout (``threadsPerWarp`` along (N, channels)). ``--kernel gluon`` compiles the Gluon walk
-(``fused_bimamba_gluon``, whose tile is a channel a lane: block_e = 32 x warps) instead of the Triton one;
+(``fused_bimamba_gluon``, whose tile is a channel a lane, or two or four: block_e = 32 x warps / 1, 2, 4)
+instead of the Triton one;
 ``--state-pass`` the segment-state pass (no outputs) instead of the output pass.
 Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
 """
@@ -55,7 +56,7 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         from vim_backbone.ops import fused_bimamba as fb
         from vim_backbone.ops import fused_bimamba_gluon as g
         fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
-        consts.update(NUM_WARPS=num_warps, **(dict(DEPTH=fb.GLUON_STATE_PASS_DEPTH, STAGE=0) if state_pass
+        consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e, **(dict(DEPTH=fb.GLUON_STATE_PASS_DEPTH, STAGE=0) if state_pass
                                               else dict(DEPTH=2, STAGE=fb.GLUON_OUTPUT_PASS_STAGE)))
     else:
         from vim_backbone.ops import fused_bimamba_kernels as k

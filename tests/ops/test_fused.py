@@ -243,7 +243,7 @@ def test_fused_backward_kind_is_checked(monkeypatch):
 def test_fused_forward_kind_is_checked(monkeypatch):
     from vim_backbone.ops import fused_bimamba as fb
     monkeypatch.delenv("VIM_FUSED_FORWARD", raising=False)
-    assert fb.forward_kind(block_e=16, num_warps=1) == "triton"  # not a channel a lane: the Triton walk
+    assert fb.forward_kind(block_e=64, num_warps=1) == "triton"  # more channels than lanes: the Triton walk
     if INTERPRET:  # the interpreter does not run Gluon: auto takes Triton, forcing Gluon is refused
         assert fb.forward_kind() == "triton"
         monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
@@ -373,10 +373,12 @@ def test_fused_segments_gpu(monkeypatch, segments, pieces):
 @pytest.mark.parametrize("kind", ["gluon", "triton"])
 @pytest.mark.parametrize("dtype, e, l, segments, block_e, num_warps", [
     (torch.float32, 384, 1025, None, 32, 1), (torch.bfloat16, 200, 4097, None, 32, 1),
-    (torch.float16, 384, 197, 1, 32, 1), (torch.bfloat16, 384, 730, 3, 32, 1), (torch.bfloat16, 200, 1025, 2, 64, 2)])
+    (torch.float16, 384, 197, 1, 32, 1), (torch.bfloat16, 384, 730, 3, 32, 1), (torch.bfloat16, 200, 1025, 2, 64, 2),
+    (torch.bfloat16, 384, 1025, None, 16, 1), (torch.float32, 200, 730, 3, 8, 1)])
 def test_fused_forward_kinds_gpu(monkeypatch, kind, dtype, e, l, segments, block_e, num_warps):
     # both forward walks against the reference, forward and backward (the backward recomputes from the
-    # chunk states the forward saved); E = 200 leaves a partial channel block; two warps a program
+    # chunk states the forward saved); E = 200 leaves a partial channel block; two warps a program; a
+    # channel's states over 2 and 4 lanes (block_e 16 and 8 on one warp)
     monkeypatch.setenv("VIM_FUSED_FORWARD", kind)
     _check_parity(dtype, b=2, e=e, l=l, n=16, r=12, segments=segments, block_e=block_e, num_warps=num_warps)
 

@@ -272,8 +272,9 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
 
     if forward_kind(block_e, num_warps) == "gluon":
         kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
-        state_pass = dict(NUM_WARPS=num_warps, DEPTH=GLUON_STATE_PASS_DEPTH)
-        output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE)
+        split = 32 * num_warps // block_e  # lanes a channel's states are spread over
+        state_pass = dict(NUM_WARPS=num_warps, DEPTH=GLUON_STATE_PASS_DEPTH, SPLIT=split)
+        output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE, SPLIT=split)
     else:
         kernel = k._scan_fwd_kernel
         state_pass = output_pass = dict(FAST=not _interpreting())
@@ -508,14 +509,16 @@ def forward_kind(block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WA
     """Which forward walk the fused op runs: ``gluon`` (the walk of ``fused_bimamba_gluon``, a channel a
     lane by construction) or ``triton`` (``_scan_fwd_kernel``). ``VIM_FUSED_FORWARD`` = ``auto`` (default),
     ``gluon`` or ``triton``; ``auto`` takes ``gluon`` when it imports, the kernels are compiled (not under
-    ``TRITON_INTERPRET``) and the tile is a channel a lane (``block_e == 32 num_warps``)."""
+    ``TRITON_INTERPRET``) and a warp's 32 lanes hold 1, 2 or 4 lanes a channel (``32 num_warps / block_e``:
+    Gluon's SPLIT)."""
     kind = os.environ.get("VIM_FUSED_FORWARD", "auto")
     if kind not in ("auto", "gluon", "triton"):
         raise ValueError(f"VIM_FUSED_FORWARD must be 'auto', 'gluon' or 'triton', got {kind!r}")
-    usable = block_e == 32 * num_warps and not _interpreting() and _gluon_importable()
+    usable = (32 * num_warps) % block_e == 0 and 32 * num_warps // block_e in (1, 2, 4) and not _interpreting() \
+        and _gluon_importable()
     if kind == "gluon" and not usable:
         raise ValueError("VIM_FUSED_FORWARD=gluon needs triton.experimental.gluon, compiled kernels (no "
-                         f"TRITON_INTERPRET) and block_e == 32 * num_warps (got {block_e}, {num_warps})")
+                         f"TRITON_INTERPRET) and 32 * num_warps / block_e in (1, 2, 4) (got {block_e}, {num_warps})")
     if kind == "auto":
         kind = "gluon" if usable else "triton"
     return kind

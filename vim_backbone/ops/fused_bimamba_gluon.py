@@ -81,13 +81,17 @@ def _scan_fwd_gluon_kernel(
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
     SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
-    DEPTH: gl.constexpr = 2, STAGE: gl.constexpr = 0,
+    DEPTH: gl.constexpr = 2, STAGE: gl.constexpr = 0, SPLIT: gl.constexpr = 1,
 ):
-    """``_scan_fwd_kernel`` with the state tile laid out a channel a lane (BLOCK_E = 32 NUM_WARPS)."""
-    TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
-    CH: gl.constexpr = gl.SliceLayout(0, TILE)  # (BLOCK_E,): a channel a lane
-    ST: gl.constexpr = gl.SliceLayout(1, TILE)  # (N,): every lane holds all N
-    gl.static_assert(BLOCK_E == 32 * NUM_WARPS)
+    """``_scan_fwd_kernel`` with the state tile laid out a channel a lane: SPLIT = 1, BLOCK_E = 32 NUM_WARPS.
+    With SPLIT = 2 or 4 a channel's N states are split over that many neighbouring lanes (BLOCK_E =
+    32 NUM_WARPS / SPLIT): more programs, at the price of the per-channel work done SPLIT times and a
+    shuffle or two in the output's sum over the states."""
+    TILE: gl.constexpr = gl.BlockedLayout([N // SPLIT, 1], [SPLIT, 32 // SPLIT], [1, NUM_WARPS], [0, 1])
+    CH: gl.constexpr = gl.SliceLayout(0, TILE)  # (BLOCK_E,): a channel a lane (SPLIT lanes)
+    ST: gl.constexpr = gl.SliceLayout(1, TILE)  # (N,): every lane holds all N (its N / SPLIT)
+    gl.static_assert(BLOCK_E * SPLIT == 32 * NUM_WARPS)
+    gl.static_assert(N % SPLIT == 0)
 
     pid_e = gl.program_id(0)
     pid_b = gl.program_id(1)
