@@ -1,16 +1,17 @@
 """Scan backends and the choice between them.
 
 ``reference`` (pure PyTorch, any device) and ``mamba_ssm`` (stock CUDA kernels) are twins with the
-signatures of ``mamba_ssm``'s ``selective_scan_fn`` and ``causal_conv1d_fn``. ``fused`` (Triton) runs
+signatures of ``mamba_ssm``'s ``selective_scan_fn`` and ``causal_conv1d_fn``. ``fused`` (Triton, its forward walk in
+Triton's Gluon dialect where that imports) runs
 the whole bidirectional conv + scan + gate of a mixer at once (``ScanBackend.bidirectional``). The
 choice is made by :func:`resolve_backend`: an explicit argument wins, then ``VIM_SCAN_BACKEND``, then
 automatic. On CUDA: ``fused`` for batches of at least FUSED_MIN_BATCH rows, inference and training;
 ``mamba_ssm`` for smaller (or unknown) batches when its kernels import; ``fused`` when only Triton
 imports (no build step); ``reference`` when neither does, and always off CUDA. Measured on an H200
-(docs/RESULTS.md, session 6), Vim-Ti bf16, fused vs stock in one run: inference 2.46x / 3.58x / 1.98x
-at 224² (batch 128) / 1024² (16) / 1248² (8); a training step 1.49x / 1.89x / 1.10x at 224² (128) /
-1024² (8) / 1248² (4), each with less memory (training is host-bound: 2.17x at 1024² on a faster host);
-the scan stage 3.23x forward at batch 16.
+(docs/RESULTS.md, session 7), Vim-Ti bf16, fused vs stock in one run: inference 2.53x / 4.33x / 3.53x
+at 224² (batch 128) / 1024² (16) / 1248² (8), 6.11x / 4.33x / 3.54x from CUDA graphs; a training step
+1.50x / 1.58x / 1.26x at 224² (128) / 1024² (8) / 1248² (4) on a slow host, each with less memory (training is
+host-bound: 2.17x at 1024² on a faster host); the scan stage 3.89x forward at batch 16.
 """
 import os
 import warnings
