@@ -143,3 +143,10 @@ def test_scan_benchmark_fused_inputs_match_the_op_layout(monkeypatch):
     assert f["u"].stride()[2:] == (1, 8) and f["dt"].stride()[2:] == (1, 8)
     monkeypatch.setenv("VIM_FUSED_BC", "input")
     assert scan_bench.fused_scan_inputs(i)["Bm"].dtype == torch.bfloat16
+
+
+def test_small_batch_benchmark_cpu_smoke(one_thread):
+    rows = load_tool("small_batch_benchmark").main(["--device", "cpu", "--backends", "reference", "--resolutions",
+                                                    "32", "--batches", "1", "2", "--warmup", "1", "--iters", "1"])
+    assert [(r["batch"], r["backend"]) for r in rows] == [(1, "reference"), (2, "reference")]
+    assert all(r["infer"] > 0 and r["train"] > 0 and "infer_graph" not in r for r in rows)

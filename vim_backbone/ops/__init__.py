@@ -5,9 +5,12 @@ signatures of ``mamba_ssm``'s ``selective_scan_fn`` and ``causal_conv1d_fn``. ``
 Triton's Gluon dialect where that imports) runs
 the whole bidirectional conv + scan + gate of a mixer at once (``ScanBackend.bidirectional``). The
 choice is made by :func:`resolve_backend`: an explicit argument wins, then ``VIM_SCAN_BACKEND``, then
-automatic. On CUDA: ``fused`` for batches of at least FUSED_MIN_BATCH rows, inference and training;
-``mamba_ssm`` for smaller (or unknown) batches when its kernels import; ``fused`` when only Triton
-imports (no build step); ``reference`` when neither does, and always off CUDA. Measured on an H200
+automatic. On CUDA: ``fused`` for batches of at least FUSED_MIN_BATCH rows (1: any known batch; at
+batches 1, 2, 4 and 8, Vim-Ti at 224² / 512² / 1024² on an H200, it beat the stock kernels in 34 of 36
+inference and training cases and trailed by 6% and 1% in training at 512², batch 1 and 4: docs/RESULTS.md,
+session 7), inference and training; ``mamba_ssm`` for
+an unknown batch when its kernels import; ``fused`` when only Triton imports (no build step);
+``reference`` when neither does, and always off CUDA. Measured on an H200
 (docs/RESULTS.md, session 7), Vim-Ti bf16, fused vs stock in one run: inference 2.53x / 4.33x / 3.53x
 at 224² (batch 128) / 1024² (16) / 1248² (8), 6.11x / 4.33x / 3.54x from CUDA graphs; a training step
 1.50x / 1.58x / 1.26x at 224² (128) / 1024² (8) / 1248² (4) on a slow host, each with less memory (training is
@@ -26,7 +29,7 @@ from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 __all__ = ["BACKENDS", "ScanBackend", "get_backend", "resolve_backend", "selective_scan_ref", "causal_conv1d_ref"]
 
 BACKENDS = ("reference", "mamba_ssm", "fused")
-FUSED_MIN_BATCH = 8  # automatic choice: fused from this batch size up (see above)
+FUSED_MIN_BATCH = 1  # automatic choice: fused from this batch size up (see above)
 ENV_VAR = "VIM_SCAN_BACKEND"
 
 
