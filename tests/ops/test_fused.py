@@ -249,6 +249,13 @@ def test_fused_forward_kind_is_checked(monkeypatch):
         monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
         with pytest.raises(ValueError, match="TRITON_INTERPRET"):
             fb.forward_kind()
+    monkeypatch.delenv("VIM_FUSED_FORWARD", raising=False)
+    monkeypatch.setattr(torch.version, "hip", "6.0")  # a ROCm build: 64-lane wavefronts, no Gluon walk
+    assert fb.forward_kind() == "triton"
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
+    with pytest.raises(ValueError, match="VIM_FUSED_FORWARD=gluon"):
+        fb.forward_kind()
+    monkeypatch.undo()
     monkeypatch.setenv("VIM_FUSED_FORWARD", "triton")
     assert fb.forward_kind() == "triton"
     monkeypatch.setenv("VIM_FUSED_FORWARD", "cuda")

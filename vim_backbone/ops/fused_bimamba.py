@@ -509,13 +509,14 @@ def forward_kind(block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WA
     """Which forward walk the fused op runs: ``gluon`` (the walk of ``fused_bimamba_gluon``, a channel a
     lane by construction) or ``triton`` (``_scan_fwd_kernel``). ``VIM_FUSED_FORWARD`` = ``auto`` (default),
     ``gluon`` or ``triton``; ``auto`` takes ``gluon`` when it imports, the kernels are compiled (not under
-    ``TRITON_INTERPRET``) and a warp's 32 lanes hold 1, 2 or 4 lanes a channel (``32 num_warps / block_e``:
-    Gluon's SPLIT)."""
+    ``TRITON_INTERPRET``), torch is a CUDA (not ROCm) build, and a warp's 32 lanes hold 1, 2 or 4 lanes a
+    channel (``32 num_warps / block_e``: Gluon's SPLIT)."""
     kind = os.environ.get("VIM_FUSED_FORWARD", "auto")
     if kind not in ("auto", "gluon", "triton"):
         raise ValueError(f"VIM_FUSED_FORWARD must be 'auto', 'gluon' or 'triton', got {kind!r}")
+    # the Gluon layouts are written for 32-lane warps: CUDA builds only (ROCm's wavefronts have 64)
     usable = (32 * num_warps) % block_e == 0 and 32 * num_warps // block_e in (1, 2, 4) and not _interpreting() \
-        and _gluon_importable()
+        and torch.version.hip is None and _gluon_importable()
     if kind == "gluon" and not usable:
         raise ValueError("VIM_FUSED_FORWARD=gluon needs triton.experimental.gluon, compiled kernels (no "
                          f"TRITON_INTERPRET) and 32 * num_warps / block_e in (1, 2, 4) (got {block_e}, {num_warps})")
