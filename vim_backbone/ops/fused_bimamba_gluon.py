@@ -3,17 +3,22 @@
 Same arguments, grid and results as ``fused_bimamba_kernels._scan_fwd_kernel``; what differs is the layout
 of the state tile (N, BLOCK_E). The Triton kernel's compiler spreads each channel's N states over four
 lanes (the coalescing of the 16-byte loads of A decides it, and no source form moved it): then the per-channel
-work (softplus, gate, D skip) runs in a one-channel-a-lane layout, and each token pays three round trips
-through shared memory (with a barrier each) between the two layouts, and two shuffles a channel for the
-output's sum over the states. Here the layout is stated: lane ``i`` of warp ``w`` owns channel
-``32 w + i`` and all its N states, so the per-channel vectors are the tile's own slice, the sum over the
-states is a thread's own, and a token step touches neither shared memory nor other lanes. B and C of a
-token are the same for every lane: each lane reads the N values as 16-byte loads, which the warp serves
-from one transaction.
+work (softplus, D skip) runs in a one-channel-a-lane layout, and each token pays three round trips through
+shared memory (with a barrier each) between the two layouts, and two shuffles a channel for the output's
+sum over the states. Here the layout is stated: lane ``i`` of warp ``w`` owns channel ``32 w + i`` and all
+its N states (``SPLIT`` > 1 spreads them over 2 or 4 lanes), so the per-channel vectors are the tile's own
+slice, the sum over the states is a thread's own, and a token step exchanges nothing between lanes.
+
+B and C of a token are the same for every lane, so each lane holds all N of each: 32 registers a token in
+flight. The segment-state pass loads them DEPTH tokens ahead. The output pass stages STAGE tokens at a time
+through shared memory instead: the next group's operands load as tiles while the current group is walked,
+and a step reads its B and C as 16-byte shared-memory reads of one address (ncu on an H200: 337 us against
+455 us with two tokens loaded ahead, which waited on its loads; docs/RESULTS.md, session 7).
 
 Gluon is experimental in Triton; the kernel is compiled on CUDA only (the interpreter does not run Gluon),
-checked against the Triton kernel and the reference by ``tests/ops/test_fused_gluon.py`` on a GPU, and used
-when :func:`gluon_forward_available` says so (``VIM_FUSED_FORWARD=triton`` turns it off).
+checked against the Triton kernel and the reference by the GPU tests of ``tests/ops/test_fused.py``, and
+used when :func:`~vim_backbone.ops.fused_bimamba.forward_kind` says so (``VIM_FUSED_FORWARD=triton`` turns
+it off).
 """
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
@@ -194,32 +199,31 @@ def _scan_fwd_gluon_kernel(
     else:
         # DEPTH (2 or 4) tokens in flight: the loads of step i + DEPTH are issued right after step i
         u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta, L, WRITE_Y)
-        u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + step, L,
-                                          WRITE_Y)
+        u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + step, L, WRITE_Y)
         if DEPTH == 4:
-            u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 2 * step,
-                                              L, WRITE_Y)
-            u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 3 * step,
-                                              L, WRITE_Y)
+            u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 2 * step, L,
+                                          WRITE_Y)
+            u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 3 * step, L,
+                                          WRITE_Y)
         for i in range(i_begin, i_end, DEPTH):
             t = t0 + i * step
             h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, t, i < i_end, d, L, y_p, s_y_l, st_p,
                               mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
-            u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
-                                              t + DEPTH * step, L, WRITE_Y)
+            u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + DEPTH * step, L,
+                                          WRITE_Y)
             h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, t + step, i + 1 < i_end, d, L, y_p, s_y_l,
                               st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
             u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
-                                              t + (DEPTH + 1) * step, L, WRITE_Y)
+                                          t + (DEPTH + 1) * step, L, WRITE_Y)
             if DEPTH == 4:
                 h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, t + 2 * step, i + 2 < i_end, d, L, y_p,
                                   s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
-                u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
-                                                  t + 6 * step, L, WRITE_Y)
+                u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + 6 * step, L,
+                                              WRITE_Y)
                 h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, t + 3 * step, i + 3 < i_end, d, L, y_p,
                                   s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
-                u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
-                                                  t + 7 * step, L, WRITE_Y)
+                u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + 7 * step, L,
+                                              WRITE_Y)
     if not WRITE_Y:
         gl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         gl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
