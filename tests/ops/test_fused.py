@@ -392,6 +392,17 @@ def test_fused_forward_kinds_gpu(monkeypatch, kind, dtype, e, l, segments, block
 
 @pytest.mark.gpu
 @cuda_only
+@pytest.mark.parametrize("l, n, e, segments", [(1, 16, 32, None), (5, 8, 40, None), (9, 32, 64, 2), (37, 16, 200, 3),
+                                               (300, 4, 48, 4)])
+def test_gluon_forward_small_and_odd_shapes_gpu(monkeypatch, l, n, e, segments):
+    # the staged output pass with fewer tokens than a stage (L = 1, 5), a partial last stage, other state
+    # counts (N = 4, 8, 32) and cuts, forward and backward against the reference
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
+    _check_parity(torch.float32, b=2, e=e, l=l, n=n, r=3, segments=segments)
+
+
+@pytest.mark.gpu
+@cuda_only
 @pytest.mark.parametrize("batch, l", [(16, 4097), (128, 197), (3, 1025)])
 def test_gluon_forward_matches_triton_gpu(monkeypatch, batch, l):
     # inference (no states saved) at the benchmark's shapes with the default cut: the two walks do the same
