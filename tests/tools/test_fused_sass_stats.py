@@ -59,18 +59,18 @@ def _gluon_compiles() -> bool:
 @pytest.mark.skipif(not _gluon_compiles(), reason="this Triton has no Gluon")
 @pytest.mark.parametrize("state_pass", [False, True])
 def test_gluon_walk_is_a_channel_a_lane(tmp_path, state_pass):
-    # the Gluon walk's token steps touch no other lane (no shuffle) and no shared memory but the output
-    # pass's staged operands (two barriers a group of tokens), the layout is the stated one, and the loop
-    # is shorter than the Triton walk's for the same tokens
+    # the Gluon walk's token steps touch no other lane (no shuffle) and no shared memory but the staged
+    # operands (two barriers a group of tokens), the layout is the stated one, and the loop is shorter than
+    # the Triton walk's for the same tokens
     flags = ["--state-pass"] if state_pass else []
     (gluon,) = _stats(tmp_path, "--configs", "32:1", "--kernel", "gluon", *flags)
     (triton_row,) = _stats(tmp_path, "--configs", "32:1", *flags)
     assert gluon["layout"].startswith("sizePerThread = [16, 1], threadsPerWarp = [1, 32]")
     assert gluon["spill_bytes"] == 0 and gluon["registers"] <= 128
-    assert gluon["SHFL"] == 0 and gluon["loop_BAR"] == (0 if state_pass else 2)
-    depth = 4 if state_pass else 8  # token steps a loop iteration (GLUON_STATE_PASS_DEPTH, GLUON_OUTPUT_PASS_STAGE)
-    assert gluon["loop_MUFU"] == depth * (16 + 2)
-    assert gluon["loop_instructions"] / depth < triton_row["loop_instructions"] / 4
+    assert gluon["SHFL"] == 0 and gluon["loop_BAR"] == 2
+    stage = 8  # token steps a loop iteration (GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE)
+    assert gluon["loop_MUFU"] == stage * (16 + 2)
+    assert gluon["loop_instructions"] / stage < triton_row["loop_instructions"] / 4
 
 
 def test_training_variant_compiles_without_spills(tmp_path):

@@ -10,10 +10,11 @@ its N states (``SPLIT`` > 1 spreads them over 2 or 4 lanes), so the per-channel 
 slice, the sum over the states is a thread's own, and a token step exchanges nothing between lanes.
 
 B and C of a token are the same for every lane, so each lane holds all N of each: 32 registers a token in
-flight. The segment-state pass loads them DEPTH tokens ahead. The output pass stages STAGE tokens at a time
+flight, too many to load far ahead (``DEPTH``, with STAGE = 0). Both passes stage STAGE tokens at a time
 through shared memory instead: the next group's operands load as tiles while the current group is walked,
-and a step reads its B and C as 16-byte shared-memory reads of one address (ncu on an H200: 337 us against
-455 us with two tokens loaded ahead, which waited on its loads; docs/RESULTS.md, session 7).
+and a step reads its B and C as 16-byte shared-memory reads of one address (ncu on an H200, the output
+pass: 337 us against 455 us with two tokens loaded ahead, which waited on its loads; docs/RESULTS.md,
+session 7).
 
 Gluon is experimental in Triton; the kernel is compiled on CUDA only (the interpreter does not run Gluon),
 checked against the Triton kernel and the reference by the GPU tests of ``tests/ops/test_fused.py``, and
@@ -176,26 +177,32 @@ def _scan_fwd_gluon_kernel(
         nu = gl.load(u_tp + te * s_u_l)
         ndt = gl.load(dt_tp + te * s_dt_l)
         nB = gl.load(B_tp + tn * s_B_l).to(gl.float32)
-        nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
+        if WRITE_Y:  # the state pass needs no C
+            nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
         for i in range(i_begin, i_end, STAGE):
             _cta_barrier()  # the previous group's reads are done
             u_s.store(nu)
             dt_s.store(ndt)
             B_s.store(nB)
-            C_s.store(nC)
+            if WRITE_Y:
+                C_s.store(nC)
             _cta_barrier()
             te = (gl.minimum(gl.maximum(t0 + (i + STAGE + k_e) * step, 0), L - 1))[:, None]
             tn = (gl.minimum(gl.maximum(t0 + (i + STAGE + k_n) * step, 0), L - 1))[:, None]
             nu = gl.load(u_tp + te * s_u_l)
             ndt = gl.load(dt_tp + te * s_dt_l)
             nB = gl.load(B_tp + tn * s_B_l).to(gl.float32)
-            nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
+            if WRITE_Y:
+                nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
             for k in gl.static_range(STAGE):
                 u = u_r.index(k).load(CH).to(gl.float32)
                 dt_raw = dt_r.index(k).load(CH).to(gl.float32)
-                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, B_r.index(k).load(ST), C_r.index(k).load(ST),
-                                  t0 + (i + k) * step, i + k < i_end, d, L, y_p, s_y_l, st_p, mask_e, N, CHUNK,
-                                  STORE_STATES, WRITE_Y)
+                Bt = B_r.index(k).load(ST)
+                Ct = Bt
+                if WRITE_Y:
+                    Ct = C_r.index(k).load(ST)
+                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t0 + (i + k) * step, i + k < i_end, d,
+                                  L, y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
     else:
         # DEPTH (2 or 4) tokens in flight: the loads of step i + DEPTH are issued right after step i
         u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta, L, WRITE_Y)
