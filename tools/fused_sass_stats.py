@@ -57,7 +57,8 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         from vim_backbone.ops import fused_bimamba_gluon as g
         fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
         consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e, DEPTH=fb.GLUON_STATE_PASS_DEPTH,
-                      STAGE=fb.GLUON_STATE_PASS_STAGE if state_pass else fb.GLUON_OUTPUT_PASS_STAGE)
+                      STAGE=fb.GLUON_STATE_PASS_STAGE if state_pass else fb.GLUON_OUTPUT_PASS_STAGE,
+                      POLY=fb.GLUON_SOFTPLUS_POLY)
     else:
         from vim_backbone.ops import fused_bimamba_kernels as k
         fn, source = k._scan_fwd_kernel, ASTSource

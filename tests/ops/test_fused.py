@@ -522,3 +522,26 @@ def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias):
     for a, b in zip(got, want):
         assert a.dtype == b.dtype and a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_gluon_softplus_polynomial_accuracy():
+    # the coefficients the Gluon walk evaluates for ln(1 + e), e = exp(-|x|) in (0, 1], by Horner in fp32:
+    # relative error within that of MUFU.LG2 (~2^-22), and softplus itself matches torch's to 3e-7
+    gluon = pytest.importorskip("vim_backbone.ops.fused_bimamba_gluon")
+    q_coef = [torch.tensor(c, dtype=torch.float32) for c in gluon.LOG1P_Q.value]
+    e = torch.cat([torch.linspace(0, 1, 200001, dtype=torch.float64)[1:],
+                   torch.logspace(-30, 0, 301, dtype=torch.float64)])
+    x32 = e.float()
+    q = x32 * q_coef[8] + q_coef[7]
+    for c in reversed(q_coef[:7]):
+        q = q * x32 + c
+    approx = (q * x32).double()
+    assert ((approx - torch.log1p(e)).abs() / torch.log1p(e)).max() < 2.5e-7
+    x = torch.linspace(-30, 30, 60001, dtype=torch.float64)
+    ex = torch.exp(-x.abs()).float()
+    q = ex * q_coef[8] + q_coef[7]
+    for c in reversed(q_coef[:7]):
+        q = q * ex + c
+    sp = torch.where(x > 20, x, x.clamp(min=0) + (q * ex).double())
+    ref = torch.nn.functional.softplus(x)
+    assert ((sp - ref).abs() / ref).max() < 3e-7

@@ -69,7 +69,7 @@ def test_gluon_walk_is_a_channel_a_lane(tmp_path, state_pass):
     assert gluon["spill_bytes"] == 0 and gluon["registers"] <= 128
     assert gluon["SHFL"] == 0 and gluon["loop_BAR"] == 2
     stage = 8  # token steps a loop iteration (GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE)
-    assert gluon["loop_MUFU"] == stage * (16 + 2)
+    assert gluon["loop_MUFU"] == stage * (16 + 1)  # softplus's log is a polynomial (GLUON_SOFTPLUS_POLY)
     assert gluon["loop_instructions"] / stage < triton_row["loop_instructions"] / 4
 
 

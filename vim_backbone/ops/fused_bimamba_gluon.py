@@ -28,6 +28,11 @@ from triton.experimental.gluon import language as gl
 _cta_barrier = gl.barrier if hasattr(gl, "barrier") else gl.thread_barrier
 LOG2E = gl.constexpr(1.4426950408889634)
 LN2 = gl.constexpr(0.6931471805599453)
+# ln(1 + e) = e q(e) for e in [0, 1]: the coefficients of q (degree 8, constant term first), a least-squares
+# fit of ln(1 + e) / e at 8000 Chebyshev nodes; evaluated by Horner in fp32 the relative error of e q(e) is
+# 2.0e-7 (tests/ops/test_fused.py), that of MUFU.LG2
+LOG1P_Q = gl.constexpr((1.0, -0.49999502301216125, 0.33319270610809326, -0.24844369292259216, 0.19111430644989014,
+                        -0.13674770295619965, 0.07836166769266129, -0.02958850748836994, 0.005253457929939032))
 
 
 @gluon.jit
@@ -41,10 +46,19 @@ def _exp2(x):
 
 
 @gluon.jit
-def _softplus(x):
-    # torch's softplus (threshold 20), as the Triton kernels compute it
-    return gl.where(x > 20.0, x, gl.maximum(x, 0.0) + _ptx_f32(1.0 + _exp2(-gl.abs(x) * LOG2E),
-                                                                "lg2.approx.ftz.f32 $0, $1;") * LN2)
+def _softplus(x, POLY: gl.constexpr):
+    # torch's softplus (threshold 20), max(x, 0) + ln(1 + e) with e = exp(-|x|) in (0, 1], as the Triton
+    # kernels compute it; POLY: ln(1 + e) = e q(e) with q of degree 8 (fit to ln(1 + e) / e on [0, 1] at
+    # Chebyshev nodes; relative error 2.0e-7 in fp32, that of MUFU.LG2) on the FMA pipe, for one MUFU less
+    e = _exp2(-gl.abs(x) * LOG2E)
+    if POLY:
+        q = e * LOG1P_Q[8] + LOG1P_Q[7]
+        for i in gl.static_range(7):  # Horner, down to the constant term
+            q = q * e + LOG1P_Q[6 - i]
+        log1p_e = q * e
+    else:
+        log1p_e = _ptx_f32(1.0 + e, "lg2.approx.ftz.f32 $0, $1;") * LN2
+    return gl.where(x > 20.0, x, gl.maximum(x, 0.0) + log1p_e)
 
 
 @gluon.jit
@@ -63,11 +77,12 @@ def _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t, L, WRITE_Y:
 
 @gluon.jit
 def _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t, valid, d, L, y_p, s_y_l, st_p, mask_e,
-          N: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr, WRITE_Y: gl.constexpr):
+          N: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr, WRITE_Y: gl.constexpr,
+          POLY: gl.constexpr):
     if STORE_STATES:  # the state entering each chunk in scan order (see the Triton kernel)
         entry = (((t + d) % CHUNK) == 0) | ((d == 1) & (t == L - 1))
         gl.store(st_p + (t // CHUNK) * N, h, mask=mask_e[None, :] & (valid & entry))
-    dt = gl.where(valid, _softplus(dt_raw + bias), 0.0)
+    dt = gl.where(valid, _softplus(dt_raw + bias, POLY), 0.0)
     h = _exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
     if WRITE_Y:  # the sum over the states is within the thread
         y = gl.sum(h * Ct[:, None], axis=0) + Dv * u
@@ -87,7 +102,7 @@ def _scan_fwd_gluon_kernel(
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
     SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
-    DEPTH: gl.constexpr = 2, STAGE: gl.constexpr = 0, SPLIT: gl.constexpr = 1,
+    DEPTH: gl.constexpr = 2, STAGE: gl.constexpr = 0, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False,
 ):
     """``_scan_fwd_kernel`` with the state tile laid out a channel a lane: SPLIT = 1, BLOCK_E = 32 NUM_WARPS.
     With SPLIT = 2 or 4 a channel's N states are split over that many neighbouring lanes (BLOCK_E =
@@ -202,7 +217,7 @@ def _scan_fwd_gluon_kernel(
                 if WRITE_Y:
                     Ct = C_r.index(k).load(ST)
                 h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t0 + (i + k) * step, i + k < i_end, d,
-                                  L, y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                  L, y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
     else:
         # DEPTH (2 or 4) tokens in flight: the loads of step i + DEPTH are issued right after step i
         u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta, L, WRITE_Y)
@@ -215,20 +230,20 @@ def _scan_fwd_gluon_kernel(
         for i in range(i_begin, i_end, DEPTH):
             t = t0 + i * step
             h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, t, i < i_end, d, L, y_p, s_y_l, st_p,
-                              mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                              mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
             u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + DEPTH * step, L,
                                           WRITE_Y)
             h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, t + step, i + 1 < i_end, d, L, y_p, s_y_l,
-                              st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                              st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
             u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
                                           t + (DEPTH + 1) * step, L, WRITE_Y)
             if DEPTH == 4:
                 h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, t + 2 * step, i + 2 < i_end, d, L, y_p,
-                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
                 u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + 6 * step, L,
                                               WRITE_Y)
                 h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, t + 3 * step, i + 3 < i_end, d, L, y_p,
-                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y)
+                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
                 u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + 7 * step, L,
                                               WRITE_Y)
     if not WRITE_Y:
