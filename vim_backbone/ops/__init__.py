@@ -12,7 +12,7 @@ session 7), inference and training; ``mamba_ssm`` for
 an unknown batch when its kernels import; ``fused`` when only Triton imports (no build step);
 ``reference`` when neither does, and always off CUDA. Measured on an H200
 (docs/RESULTS.md, session 7), Vim-Ti bf16, fused vs stock in one run: inference 2.53x / 4.33x / 3.53x
-at 224² (batch 128) / 1024² (16) / 1248² (8), 6.11x / 4.33x / 3.54x from CUDA graphs; a training step
+at 224² (batch 128) / 1024² (16) / 1248² (8), 6.23x / 4.56x / 3.74x from CUDA graphs (492b8cd); a training step
 1.50x / 1.58x / 1.26x at 224² (128) / 1024² (8) / 1248² (4) on a slow host, each with less memory (training is
 host-bound: 2.17x at 1024² on a faster host); the scan stage 3.89x forward at batch 16.
 """
