@@ -545,3 +545,86 @@ def test_gluon_softplus_polynomial_accuracy():
     sp = torch.where(x > 20, x, x.clamp(min=0) + (q * ex).double())
     ref = torch.nn.functional.softplus(x)
     assert ((sp - ref).abs() / ref).max() < 3e-7
+
+
+def _fake_gluon_module(run):
+    """A stand-in for fused_bimamba_gluon whose walk kernel calls ``run(grid, *args, **kwargs)``."""
+    import types
+
+    class _Launcher:
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: run(grid, *args, **kwargs)
+
+    return types.SimpleNamespace(_scan_fwd_gluon_kernel=_Launcher())
+
+
+def _as_triton_walk(grid, *args, NUM_WARPS, DEPTH=None, STAGE=None, SPLIT=None, POLY=None, **kwargs):
+    from vim_backbone.ops import fused_bimamba_kernels as k
+    k._scan_fwd_kernel[grid](*args, FAST=False, **kwargs)
+
+
+def test_gluon_walk_failure_falls_back_to_triton_walk(monkeypatch):
+    # automatic selection: a Gluon walk that fails the first time it runs a variant hands over to the Triton walk
+    # with one warning and is not tried again; once a variant ran, its errors propagate; an explicit
+    # VIM_FUSED_FORWARD=gluon never falls back
+    import warnings
+
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.delenv("VIM_FUSED_FORWARD", raising=False)
+    monkeypatch.setattr(fb, "_gluon_failure", None)
+    monkeypatch.setattr(fb, "_gluon_ran", set())
+    args = {k: v.detach() for k, v in _make_args(torch.float32, 1, 8, 9, 4, 2).items()}
+
+    def run():
+        return bidirectional_scan_fused(**args, dt_rank=2, d_state=4, chunk=4, block_e=8)
+
+    monkeypatch.setattr(fb, "forward_kind", lambda *a: "triton")
+    want = run()
+    monkeypatch.setattr(fb, "forward_kind", lambda *a: "triton" if fb._gluon_failure else "gluon")
+
+    calls = []
+
+    def broken(grid, *a, **kw):
+        calls.append(grid)
+        raise RuntimeError("PassManager::run failed")
+
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: _fake_gluon_module(broken))
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
+    with pytest.raises(RuntimeError, match="PassManager"):  # asked for by name: no fallback
+        run()
+    assert fb._gluon_failure is None
+    monkeypatch.delenv("VIM_FUSED_FORWARD")
+    with pytest.warns(UserWarning, match="Gluon forward walk"):
+        got = run()
+    torch.testing.assert_close(got, want)
+    assert "PassManager" in fb._gluon_failure
+    n = len(calls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(run(), want)  # the Triton walk from now on, silently
+    assert len(calls) == n
+
+    # a variant that ran is trusted: a later error in it is not taken for a build failure
+    monkeypatch.setattr(fb, "_gluon_failure", None)
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: _fake_gluon_module(_as_triton_walk))
+    torch.testing.assert_close(run(), want)
+    assert len(fb._gluon_ran) == 1
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: _fake_gluon_module(broken))
+    with pytest.raises(RuntimeError, match="PassManager"):
+        run()
+
+
+def test_forward_kind_after_a_gluon_failure(monkeypatch):
+    # where Gluon would be taken, a recorded failure turns automatic selection to the Triton walk; naming
+    # Gluon still gets it
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.delenv("VIM_FUSED_FORWARD", raising=False)
+    monkeypatch.setattr(fb, "_interpreting", lambda: False)  # no kernel runs in this test
+    monkeypatch.setattr(fb, "_gluon_importable", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(fb, "_gluon_failure", None)
+    assert fb.forward_kind() == "gluon"
+    monkeypatch.setattr(fb, "_gluon_failure", "RuntimeError: PassManager::run failed")
+    assert fb.forward_kind() == "triton"
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
+    assert fb.forward_kind() == "gluon"

@@ -29,6 +29,7 @@ instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): th
 x_proj output and of xz are each assembled in one tensor.
 """
 import os
+import warnings
 from functools import lru_cache
 from typing import NamedTuple, Optional
 
@@ -278,23 +279,40 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
         return (u, dt, Bm, Cm, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
                 seg_len, sub_len, *A_.stride(), *strides)
 
-    if forward_kind(block_e, num_warps) == "gluon":
-        kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
-        split = 32 * num_warps // block_e  # lanes a channel's states are spread over
-        state_pass = dict(NUM_WARPS=num_warps, DEPTH=GLUON_STATE_PASS_DEPTH, STAGE=GLUON_STATE_PASS_STAGE,
-                          SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
-        output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE, SPLIT=split,
-                           POLY=GLUON_SOFTPLUS_POLY)
+    def walk(kind: str):
+        if kind == "gluon":
+            kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
+            split = 32 * num_warps // block_e  # lanes a channel's states are spread over
+            state_pass = dict(NUM_WARPS=num_warps, DEPTH=GLUON_STATE_PASS_DEPTH, STAGE=GLUON_STATE_PASS_STAGE,
+                              SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
+            output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE, SPLIT=split,
+                               POLY=GLUON_SOFTPLUS_POLY)
+        else:
+            kernel = k._scan_fwd_kernel
+            state_pass = output_pass = dict(FAST=not _interpreting())
+        if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
+            # A read with the channels contiguous (see the kernel on A's layout)
+            kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
+                *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
+                STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, num_warps=num_warps,
+                **state_pass)
+        kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
+                     SEGMENTS=segments, SUB=pieces, WRITE_Y=True, num_warps=num_warps, **output_pass)
+
+    kind = forward_kind(block_e, num_warps)
+    variant = (store_states, segments > 1, u.dtype, Bm.dtype, state, block_e, num_warps)
+    if kind == "gluon" and variant not in _gluon_ran and os.environ.get("VIM_FUSED_FORWARD", "auto") == "auto":
+        # Gluon is experimental: where this Triton fails to build (or run) a variant of the walk the first time,
+        # the Triton walk takes over, with one warning; once a variant ran, its errors are real ones
+        try:
+            walk("gluon")
+        except Exception as err:  # compile errors surface as several types across Triton versions
+            _disable_gluon(err)
+            walk("triton")
+        else:
+            _gluon_ran.add(variant)
     else:
-        kernel = k._scan_fwd_kernel
-        state_pass = output_pass = dict(FAST=not _interpreting())
-    if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
-        # A read with the channels contiguous (see the kernel on A's layout)
-        kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
-            *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
-            STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, num_warps=num_warps, **state_pass)
-    kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states, SEGMENTS=segments,
-                 SUB=pieces, WRITE_Y=True, num_warps=num_warps, **output_pass)
+        walk(kind)
     return _gate_sum(y, z), (states if store_states else None)
 
 
@@ -515,18 +533,34 @@ def bc_dtype(grad: bool = True) -> str:
     return kind
 
 
+_gluon_ran = set()  # walk variants (see _scan_forward) the Gluon kernel has run
+_gluon_failure: Optional[str] = None  # why automatic selection stopped taking the Gluon walk
+
+
+def _disable_gluon(err: BaseException) -> None:
+    global _gluon_failure
+    import triton
+    _gluon_failure = f"{type(err).__name__}: {err}"[:500]
+    warnings.warn(f"the Gluon forward walk of the fused scan failed with Triton {triton.__version__} "
+                  f"({_gluon_failure}); the fused op uses the Triton walk from now on (VIM_FUSED_FORWARD=triton "
+                  "chooses it from the start)", stacklevel=4)
+
+
 def forward_kind(block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WARPS) -> str:
     """Which forward walk the fused op runs: ``gluon`` (the walk of ``fused_bimamba_gluon``, a channel a
     lane by construction) or ``triton`` (``_scan_fwd_kernel``). ``VIM_FUSED_FORWARD`` = ``auto`` (default),
     ``gluon`` or ``triton``; ``auto`` takes ``gluon`` when it imports, the kernels are compiled (not under
-    ``TRITON_INTERPRET``), torch is a CUDA (not ROCm) build, and a warp's 32 lanes hold 1, 2 or 4 lanes a
-    channel (``32 num_warps / block_e``: Gluon's SPLIT)."""
+    ``TRITON_INTERPRET``), torch is a CUDA (not ROCm) build, a warp's 32 lanes hold 1, 2 or 4 lanes a
+    channel (``32 num_warps / block_e``: Gluon's SPLIT), and no Gluon walk has failed in this process (then
+    ``auto`` falls back to the Triton walk with a warning; see ``_scan_forward``)."""
     kind = os.environ.get("VIM_FUSED_FORWARD", "auto")
     if kind not in ("auto", "gluon", "triton"):
         raise ValueError(f"VIM_FUSED_FORWARD must be 'auto', 'gluon' or 'triton', got {kind!r}")
     # the Gluon layouts are written for 32-lane warps: CUDA builds only (ROCm's wavefronts have 64)
     usable = (32 * num_warps) % block_e == 0 and 32 * num_warps // block_e in (1, 2, 4) and not _interpreting() \
         and torch.version.hip is None and _gluon_importable()
+    if kind == "auto" and _gluon_failure is not None:
+        usable = False
     if kind == "gluon" and not usable:
         raise ValueError("VIM_FUSED_FORWARD=gluon needs triton.experimental.gluon, compiled kernels (no "
                          f"TRITON_INTERPRET) and 32 * num_warps / block_e in (1, 2, 4) (got {block_e}, {num_warps})")
