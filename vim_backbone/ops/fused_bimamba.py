@@ -11,7 +11,8 @@ and write rows and the scan's per-token loads are contiguous over channels:
   1. one Triton launch: conv + silu of both directions -> ``u`` (2, B, E, L);
   2. two batched GEMMs in PyTorch (cuBLAS; their weight gradients one direction at a time, see
      ``_weight_grad``): ``x_proj`` -> (dt, B, C), its columns padded so that B and C start on 16-byte
-     boundaries (then copied to fp32), and ``dt_proj`` -> dt (2, B, E, L);
+     boundaries (copied to fp32 when a backward follows, read in place otherwise: :func:`bc_dtype`), and
+     ``dt_proj`` -> dt (2, B, E, L);
   3. one launch (two when the walk is cut into segments: a pass for the segment states, in
      STATE_PASS_PIECES pieces a segment): softplus(dt + bias), the scan and the D skip; a program owns
      BLOCK_E channels of one (batch row, direction) and walks its tokens one by one with the state
