@@ -41,7 +41,7 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
                     n_state: int = 16, kernel: str = "triton", state_pass: bool = False):
     """The compiled forward walk (``_scan_fwd_kernel``, or with ``kernel="gluon"`` ``_scan_fwd_gluon_kernel``)
     for one tile shape: its output pass, or with ``state_pass`` its segment-state pass (4 segments of 4
-    pieces), each with the token depth the fused op launches it with."""
+    pieces), each with the stage (Gluon) the fused op launches it with."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -56,7 +56,7 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         from vim_backbone.ops import fused_bimamba as fb
         from vim_backbone.ops import fused_bimamba_gluon as g
         fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
-        consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e, DEPTH=fb.GLUON_STATE_PASS_DEPTH,
+        consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e,
                       STAGE=fb.GLUON_STATE_PASS_STAGE if state_pass else fb.GLUON_OUTPUT_PASS_STAGE,
                       POLY=fb.GLUON_SOFTPLUS_POLY)
     else:

@@ -558,7 +558,7 @@ def _fake_gluon_module(run):
     return types.SimpleNamespace(_scan_fwd_gluon_kernel=_Launcher())
 
 
-def _as_triton_walk(grid, *args, NUM_WARPS, DEPTH=None, STAGE=None, SPLIT=None, POLY=None, **kwargs):
+def _as_triton_walk(grid, *args, NUM_WARPS, STAGE=None, SPLIT=None, POLY=None, **kwargs):
     from vim_backbone.ops import fused_bimamba_kernels as k
     k._scan_fwd_kernel[grid](*args, FAST=False, **kwargs)
 

@@ -79,13 +79,12 @@ BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
 # Gluon forward walk (fused_bimamba_gluon). Both passes stage STAGE tokens at a time through shared
-# memory, the next group's loads in flight meanwhile (a stage of 0 loads each token's operands into registers
-# DEPTH tokens ahead instead). Loaded ahead (B and C are 32 registers a token in every lane), the output
-# pass took 125 registers with 2 tokens in flight and waited on its loads (ncu, H200, B = 16, L = 4097:
-# 455 us, long-scoreboard stalls 3.8 cycles an instruction, XU pipe 49 % busy; staged: 337 us, 67 %); 4 took
-# 226 registers. The state pass, loaded 4 ahead, ran at 81 % of the XU pipe; staged, Vim-Ti's inference
-# gained 1.3 % / 2.1 % at 1024^2 / 1248^2 (docs/RESULTS.md, session 7).
-GLUON_STATE_PASS_DEPTH = 4
+# memory, the next group's loads in flight meanwhile. Loaded ahead into registers instead (B and C are 32
+# registers a token in every lane; session 7's first version), the output pass took 125 registers with 2
+# tokens in flight and waited on its loads (ncu, H200, B = 16, L = 4097: 455 us, long-scoreboard stalls 3.8
+# cycles an instruction, XU pipe 49 % busy; staged: 337 us, 67 %); 4 took 226 registers. The state pass,
+# loaded 4 ahead, ran at 81 % of the XU pipe; staged, Vim-Ti's inference gained 1.3 % / 2.1 % at
+# 1024^2 / 1248^2 (docs/RESULTS.md, session 7).
 GLUON_STATE_PASS_STAGE = 8
 GLUON_OUTPUT_PASS_STAGE = 8
 # softplus's ln(1 + e) as a polynomial on the FMA pipe (fused_bimamba_gluon.LOG1P_Q, relative error 2.0e-7)
@@ -227,9 +226,7 @@ def fused_settings() -> dict:
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
                 max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, forward=forward_kind(),
-                gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE],
-                gluon_state_depth=GLUON_STATE_PASS_DEPTH,
-                gluon_softplus_poly=GLUON_SOFTPLUS_POLY, backward=backward_kind(),
+                gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY, backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
@@ -284,8 +281,7 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
         if kind == "gluon":
             kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
             split = 32 * num_warps // block_e  # lanes a channel's states are spread over
-            state_pass = dict(NUM_WARPS=num_warps, DEPTH=GLUON_STATE_PASS_DEPTH, STAGE=GLUON_STATE_PASS_STAGE,
-                              SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
+            state_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_STATE_PASS_STAGE, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
             output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE, SPLIT=split,
                                POLY=GLUON_SOFTPLUS_POLY)
         else:

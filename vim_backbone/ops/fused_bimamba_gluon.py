@@ -10,7 +10,7 @@ its N states (``SPLIT`` > 1 spreads them over 2 or 4 lanes), so the per-channel 
 slice, the sum over the states is a thread's own, and a token step exchanges nothing between lanes.
 
 B and C of a token are the same for every lane, so each lane holds all N of each: 32 registers a token in
-flight, too many to load far ahead (``DEPTH``, with STAGE = 0). Both passes stage STAGE tokens at a time
+flight, too many to load far ahead into registers. Both passes stage STAGE tokens at a time
 through shared memory instead: the next group's operands load as tiles while the current group is walked,
 and a step reads its B and C as 16-byte shared-memory reads of one address (ncu on an H200, the output
 pass: 337 us against 455 us with two tokens loaded ahead, which waited on its loads; docs/RESULTS.md,
@@ -62,17 +62,18 @@ def _softplus(x, POLY: gl.constexpr):
 
 
 @gluon.jit
-def _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t, L, WRITE_Y: gl.constexpr):
-    # unmasked: t clamped into [0, L), channel pointers clamped by the caller; steps outside the walk are
-    # no-ops in _step. The state pass does not need C.
-    t = gl.minimum(gl.maximum(t, 0), L - 1)
-    u = gl.load(u_p + t * s_u_l).to(gl.float32)
-    dt = gl.load(dt_p + t * s_dt_l).to(gl.float32)
-    Bt = gl.load(B_p + t * s_B_l).to(gl.float32)
-    Ct = Bt
+def _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l, t_first, step, L, k_e, k_n,
+                WRITE_Y: gl.constexpr):
+    """The operand tiles of the STAGE tokens from ``t_first`` on in walk order (``step`` = +1 or -1): u and dt
+    (STAGE, BLOCK_E), B and C (STAGE, N) in fp32. Tokens are clamped into [0, L): steps outside the walk are
+    no-ops in _step. The state pass needs no C (B stands in)."""
+    te = gl.minimum(gl.maximum(t_first + k_e * step, 0), L - 1)[:, None]
+    tn = gl.minimum(gl.maximum(t_first + k_n * step, 0), L - 1)[:, None]
+    B = gl.load(B_tp + tn * s_B_l).to(gl.float32)
+    C = B
     if WRITE_Y:
-        Ct = gl.load(C_p + t * s_C_l).to(gl.float32)
-    return u, dt, Bt, Ct
+        C = gl.load(C_tp + tn * s_C_l).to(gl.float32)
+    return gl.load(u_tp + te * s_u_l), gl.load(dt_tp + te * s_dt_l), B, C
 
 
 @gluon.jit
@@ -102,7 +103,7 @@ def _scan_fwd_gluon_kernel(
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
     SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
-    DEPTH: gl.constexpr = 2, STAGE: gl.constexpr = 0, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False,
+    STAGE: gl.constexpr, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False,
 ):
     """``_scan_fwd_kernel`` with the state tile laid out a channel a lane: SPLIT = 1, BLOCK_E = 32 NUM_WARPS.
     With SPLIT = 2 or 4 a channel's N states are split over that many neighbouring lanes (BLOCK_E =
@@ -132,11 +133,6 @@ def _scan_fwd_gluon_kernel(
     Dv = gl.load(D_ptr + d * E + offs_e, mask=mask_e, other=0.0)
     bias = gl.load(bias_ptr + d * E + offs_e, mask=mask_e, other=0.0)
 
-    offs_e_ld = gl.minimum(offs_e, E - 1)
-    u_p = u_ptr + d * s_u_d + pid_b * s_u_b + offs_e_ld * s_u_e
-    dt_p = dt_ptr + d * s_dt_d + pid_b * s_dt_b + offs_e_ld * s_dt_e
-    B_p = B_ptr + d * s_B_d + pid_b * s_B_b + offs_n * s_B_n
-    C_p = C_ptr + d * s_C_d + pid_b * s_C_b + offs_n * s_C_n
     y_p = y_ptr + d * s_y_d + pid_b * s_y_b + offs_e * s_y_e
     st_p = states_ptr + ((d * n_batch + pid_b) * E + offs_e[None, :]) * (n_chunks * N) + offs_n[:, None]
     seg_row = (d * n_batch + pid_b) * E + offs_e
@@ -157,95 +153,56 @@ def _scan_fwd_gluon_kernel(
     else:
         i_begin = seg * sub_len
         i_end = gl.minimum(L, i_begin + sub_len)
-    t0 = d * (L - 1)
+    t0 = d * (L - 1)  # token of step i: t0 + i * step
     step = 1 - 2 * d
-    ta = t0 + i_begin * step
-    if STAGE > 0:
-        # STAGE tokens at a time through shared memory: while a program walks one group of STAGE tokens,
-        # the loads of the next group are in flight (from 16-byte loads of the (STAGE, N) B and C tiles and
-        # the (STAGE, BLOCK_E) u and dt tiles, into registers), and a token step reads its operands from
-        # shared memory, B and C as 16-byte reads the warp serves from one address
-        LD_E: gl.constexpr = gl.BlockedLayout([1, 1], [1, 32], [1, NUM_WARPS], [1, 0])  # (STAGE, BLOCK_E)
-        LD_N: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NUM_WARPS, 1], [1, 0])  # (STAGE, N)
-        # unswizzled row-major tiles: written whole, read a row (token) at a time through a view whose
-        # leading axis indexes the rows
-        SMEM: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
-        ROWS: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
-        e_ld = gl.minimum(pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, LD_E)), E - 1)
-        n_ld = gl.arange(0, N, layout=gl.SliceLayout(0, LD_N))
-        k_e = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_E))
-        k_n = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_N))
-        u_tp = (u_ptr + d * s_u_d + pid_b * s_u_b + e_ld * s_u_e)[None, :]
-        dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_ld * s_dt_e)[None, :]
-        B_tp = (B_ptr + d * s_B_d + pid_b * s_B_b + n_ld * s_B_n)[None, :]
-        C_tp = (C_ptr + d * s_C_d + pid_b * s_C_b + n_ld * s_C_n)[None, :]
-        u_s = gl.allocate_shared_memory(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
-        dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
-        B_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
-        C_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
-        u_r = u_s._reinterpret(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
-        dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
-        B_r = B_s._reinterpret(gl.float32, [STAGE, N], ROWS)
-        C_r = C_s._reinterpret(gl.float32, [STAGE, N], ROWS)
-        te = (gl.minimum(gl.maximum(t0 + (i_begin + k_e) * step, 0), L - 1))[:, None]
-        tn = (gl.minimum(gl.maximum(t0 + (i_begin + k_n) * step, 0), L - 1))[:, None]
-        nu = gl.load(u_tp + te * s_u_l)
-        ndt = gl.load(dt_tp + te * s_dt_l)
-        nB = gl.load(B_tp + tn * s_B_l).to(gl.float32)
-        if WRITE_Y:  # the state pass needs no C
-            nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
-        for i in range(i_begin, i_end, STAGE):
-            _cta_barrier()  # the previous group's reads are done
-            u_s.store(nu)
-            dt_s.store(ndt)
-            B_s.store(nB)
+    # STAGE tokens at a time through shared memory: while a program walks one group of STAGE tokens, the
+    # loads of the next group are in flight (16-byte loads of the (STAGE, N) B and C tiles and of the
+    # (STAGE, BLOCK_E) u and dt tiles, into registers), and a token step reads its operands from shared
+    # memory, B and C as 16-byte reads the warp serves from one address
+    LD_E: gl.constexpr = gl.BlockedLayout([1, 1], [1, 32], [1, NUM_WARPS], [1, 0])  # (STAGE, BLOCK_E)
+    LD_N: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NUM_WARPS, 1], [1, 0])  # (STAGE, N)
+    # unswizzled row-major tiles: written whole, read a row (token) at a time through a view whose leading
+    # axis indexes the rows
+    SMEM: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+    ROWS: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+    # operand loads stay in bounds unmasked: channels past E read channel E - 1 (their stores are masked)
+    e_ld = gl.minimum(pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, LD_E)), E - 1)
+    n_ld = gl.arange(0, N, layout=gl.SliceLayout(0, LD_N))
+    k_e = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_E))
+    k_n = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_N))
+    u_tp = (u_ptr + d * s_u_d + pid_b * s_u_b + e_ld * s_u_e)[None, :]
+    dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_ld * s_dt_e)[None, :]
+    B_tp = (B_ptr + d * s_B_d + pid_b * s_B_b + n_ld * s_B_n)[None, :]
+    C_tp = (C_ptr + d * s_C_d + pid_b * s_C_b + n_ld * s_C_n)[None, :]
+    u_s = gl.allocate_shared_memory(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
+    dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
+    B_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
+    C_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
+    u_r = u_s._reinterpret(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
+    dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
+    B_r = B_s._reinterpret(gl.float32, [STAGE, N], ROWS)
+    C_r = C_s._reinterpret(gl.float32, [STAGE, N], ROWS)
+    nu, ndt, nB, nC = _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l, t0 + i_begin * step, step, L,
+                                  k_e, k_n, WRITE_Y)
+    for i in range(i_begin, i_end, STAGE):
+        _cta_barrier()  # the previous group's reads are done
+        u_s.store(nu)
+        dt_s.store(ndt)
+        B_s.store(nB)
+        if WRITE_Y:
+            C_s.store(nC)
+        _cta_barrier()
+        nu, ndt, nB, nC = _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l,
+                                      t0 + (i + STAGE) * step, step, L, k_e, k_n, WRITE_Y)
+        for k in gl.static_range(STAGE):
+            u = u_r.index(k).load(CH).to(gl.float32)
+            dt_raw = dt_r.index(k).load(CH).to(gl.float32)
+            Bt = B_r.index(k).load(ST)
+            Ct = Bt
             if WRITE_Y:
-                C_s.store(nC)
-            _cta_barrier()
-            te = (gl.minimum(gl.maximum(t0 + (i + STAGE + k_e) * step, 0), L - 1))[:, None]
-            tn = (gl.minimum(gl.maximum(t0 + (i + STAGE + k_n) * step, 0), L - 1))[:, None]
-            nu = gl.load(u_tp + te * s_u_l)
-            ndt = gl.load(dt_tp + te * s_dt_l)
-            nB = gl.load(B_tp + tn * s_B_l).to(gl.float32)
-            if WRITE_Y:
-                nC = gl.load(C_tp + tn * s_C_l).to(gl.float32)
-            for k in gl.static_range(STAGE):
-                u = u_r.index(k).load(CH).to(gl.float32)
-                dt_raw = dt_r.index(k).load(CH).to(gl.float32)
-                Bt = B_r.index(k).load(ST)
-                Ct = Bt
-                if WRITE_Y:
-                    Ct = C_r.index(k).load(ST)
-                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t0 + (i + k) * step, i + k < i_end, d,
-                                  L, y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
-    else:
-        # DEPTH (2 or 4) tokens in flight: the loads of step i + DEPTH are issued right after step i
-        u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta, L, WRITE_Y)
-        u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + step, L, WRITE_Y)
-        if DEPTH == 4:
-            u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 2 * step, L,
-                                          WRITE_Y)
-            u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, ta + 3 * step, L,
-                                          WRITE_Y)
-        for i in range(i_begin, i_end, DEPTH):
-            t = t0 + i * step
-            h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u0, dt0, B0, C0, t, i < i_end, d, L, y_p, s_y_l, st_p,
-                              mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
-            u0, dt0, B0, C0 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + DEPTH * step, L,
-                                          WRITE_Y)
-            h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u1, dt1, B1, C1, t + step, i + 1 < i_end, d, L, y_p, s_y_l,
-                              st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
-            u1, dt1, B1, C1 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l,
-                                          t + (DEPTH + 1) * step, L, WRITE_Y)
-            if DEPTH == 4:
-                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u2, dt2, B2, C2, t + 2 * step, i + 2 < i_end, d, L, y_p,
-                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
-                u2, dt2, B2, C2 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + 6 * step, L,
-                                              WRITE_Y)
-                h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u3, dt3, B3, C3, t + 3 * step, i + 3 < i_end, d, L, y_p,
-                                  s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
-                u3, dt3, B3, C3 = _load_token(u_p, dt_p, B_p, C_p, s_u_l, s_dt_l, s_B_l, s_C_l, t + 7 * step, L,
-                                              WRITE_Y)
+                Ct = C_r.index(k).load(ST)
+            h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t0 + (i + k) * step, i + k < i_end, d, L,
+                              y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
     if not WRITE_Y:
         gl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         gl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
