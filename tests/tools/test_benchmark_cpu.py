@@ -150,3 +150,13 @@ def test_small_batch_benchmark_cpu_smoke(one_thread):
                                                     "32", "--batches", "1", "2", "--warmup", "1", "--iters", "1"])
     assert [(r["batch"], r["backend"]) for r in rows] == [(1, "reference"), (2, "reference")]
     assert all(r["infer"] > 0 and r["train"] > 0 and "infer_graph" not in r for r in rows)
+
+
+def test_kernel_profile_cpu():
+    tool = load_tool("kernel_profile")
+    res = tool.main(["--device", "cpu", "--backend", "reference", "--img-size", "32", "--batch", "1", "--depth", "2",
+                     "--steps", "1", "--top", "5"])
+    assert res["total_ms"] > 0 and res["rows"]
+    assert abs(sum(r["ms"] for r in res["rows"]) - res["total_ms"]) < 1e-6 * max(1.0, res["total_ms"])
+    assert [r["ms"] for r in res["rows"]] == sorted((r["ms"] for r in res["rows"]), reverse=True)
+    assert any("linear" in r["name"] or "addmm" in r["name"] or "mm" in r["name"] for r in res["rows"])
