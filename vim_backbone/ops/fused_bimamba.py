@@ -608,9 +608,9 @@ def _xproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: i
 def _dtproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: int, dtype: torch.dtype) -> torch.Tensor:
     """Both directions' dt_proj weights (E, R) as one (2, E, K), zero columns from R up to K, the first B column
     of the x_proj output (:func:`_xproj_columns`): dt_proj then reads the x_proj output's dt columns with their
-    (zero) padding, a reduction of 16-byte rows. With R = 12 (Vim-Ti, -S) cuBLAS took a 4-byte-aligned
-    sm_80 kernel for the (B L, 12) x (12, E) product: on an H200 at 1024^2, batch 64, 240 us a layer, 10 %
-    of the forward; the zeros add exactly nothing."""
+    (zero) padding, a reduction of 16-byte rows. With R = 12 (Vim-Ti; Vim-S and -B have 24 and 48, no padding)
+    cuBLAS took a 4-byte-aligned sm_80 kernel for the (B L, 12) x (12, E) product: on an H200 at 1024^2,
+    batch 64, 240 us a layer, 10 % of the forward; the zeros add exactly nothing."""
     b_col, _, _ = _xproj_columns(dt_rank, d_state)
     w = _pair(w_f, w_b, dtype)
     return torch.cat([w, w.new_zeros(2, w.shape[1], b_col - dt_rank)], dim=2) if b_col > dt_rank else w
