@@ -59,10 +59,11 @@ class PatchEmbed(nn.Module):
     def _gemm_patchify(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         (ph, pw), (b, c) = self.patch_size, x.shape[:2]
         gh, gw = self.grid_for(x.shape[2], x.shape[3])
-        dtype = autocast_dtype(x.device.type)
-        if dtype is not None:  # lay the patches out in the GEMM's dtype: one copy, not two
-            x = x.to(dtype)
-        # (B, C, gh ph, gw pw) -> (B, gh gw, C ph pw), the order of the conv weight's (C, ph, pw) axes
-        patches = x[:, :, :gh * ph, :gw * pw].reshape(b, c, gh, ph, gw, pw).permute(0, 2, 4, 1, 3, 5)
-        patches = patches.reshape(b, gh * gw, c * ph * pw)
+        dtype = autocast_dtype(x.device.type) or x.dtype
+        # (B, C, gh ph, gw pw) -> (B, gh gw, C ph pw), the order of the conv weight's (C, ph, pw) axes, laid out
+        # in the GEMM's dtype by one copy that also casts (H200, 64 images of 1024^2 to bf16: 690 us, against
+        # 929 us for a cast, then the copy)
+        patches = torch.empty(b, gh, gw, c, ph, pw, device=x.device, dtype=dtype)
+        patches.copy_(x[:, :, :gh * ph, :gw * pw].reshape(b, c, gh, ph, gw, pw).permute(0, 2, 4, 1, 3, 5))
+        patches = patches.view(b, gh * gw, c * ph * pw)
         return F.linear(patches, self.proj.weight.reshape(self.proj.out_channels, -1), self.proj.bias), (gh, gw)
