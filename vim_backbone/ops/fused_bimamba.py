@@ -281,9 +281,9 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
         if kind == "gluon":
             kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
             split = 32 * num_warps // block_e  # lanes a channel's states are spread over
-            state_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_STATE_PASS_STAGE, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
-            output_pass = dict(NUM_WARPS=num_warps, STAGE=GLUON_OUTPUT_PASS_STAGE, SPLIT=split,
-                               POLY=GLUON_SOFTPLUS_POLY)
+            common = dict(NUM_WARPS=num_warps, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
+            state_pass = dict(common, STAGE=GLUON_STATE_PASS_STAGE)
+            output_pass = dict(common, STAGE=GLUON_OUTPUT_PASS_STAGE)
         else:
             kernel = k._scan_fwd_kernel
             state_pass = output_pass = dict(FAST=not _interpreting())
