@@ -12,6 +12,8 @@ optimizer). Out-of-memory is recorded as ``OOM``, not fatal.
     python tools/benchmark.py --models vim_tiny deit_tiny --dtypes bf16 --modes infer --resolutions 1024 1248
     # inference from CUDA graphs: the GPU's time alone (small batches are bound by kernel launches)
     python tools/benchmark.py --models vim_tiny deit_tiny --dtypes bf16 --modes infer --cuda-graph
+    # training steps from CUDA graphs too: the GPU's time of a step (eager training can wait for the host)
+    python tools/benchmark.py --models vim_tiny deit_tiny --dtypes bf16 --modes train --cuda-graph-train
     # CI smoke test on CPU
     python tools/benchmark.py --device cpu --resolutions 64 --iters 2 --models vim_tiny deit_tiny --out /tmp/b.json
 
@@ -258,10 +260,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[torch.dtype]):
+def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[torch.dtype], graphed: bool = False):
+    """One inference call or one training step (forward, backward, gradients dropped). ``graphed``: the step
+    will be captured in a CUDA graph, so autocast keeps no cache of cast weights (PyTorch requires that for
+    capture; each weight is cast once a step either way)."""
     device_type = x.device.type
-    autocast = (torch.autocast(device_type=device_type, dtype=amp_dtype) if amp_dtype is not None
-                else contextlib.nullcontext())
+    autocast = (torch.autocast(device_type=device_type, dtype=amp_dtype, cache_enabled=not graphed)
+                if amp_dtype is not None else contextlib.nullcontext())
 
     def infer():
         with torch.inference_mode(), autocast:
@@ -277,15 +282,22 @@ def _step_fn(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[t
 
 
 def time_model(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional[torch.dtype], warmup: int,
-               iters: int, cuda_graph: bool = False) -> Tuple[float, Optional[float], Optional[float], float]:
+               iters: int, cuda_graph: bool = False,
+               cuda_graph_train: bool = False) -> Tuple[float, Optional[float], Optional[float], float]:
     """Seconds per iteration, peak allocated and reserved GB (None on CPU), host seconds per iteration
     (see :func:`time_step`). Memory counts weights too. ``cuda_graph``: inference replayed from a CUDA
-    graph (:func:`cuda_graphed`)."""
+    graph (:func:`cuda_graphed`); ``cuda_graph_train``: training steps too."""
     model.train(mode == "train")
-    step = _step_fn(model, x, mode, amp_dtype)
-    if cuda_graph and mode == "infer" and x.device.type == "cuda":
+    graphed = graphed_mode(mode, x.device, cuda_graph, cuda_graph_train)
+    step = _step_fn(model, x, mode, amp_dtype, graphed)
+    if graphed:
         step = cuda_graphed(step, x.device)
     return time_step(step, x.device, warmup, iters)
+
+
+def graphed_mode(mode: str, device: torch.device, cuda_graph: bool, cuda_graph_train: bool) -> bool:
+    """Whether a step of ``mode`` is replayed from a CUDA graph."""
+    return device.type == "cuda" and ((cuda_graph and mode == "infer") or (cuda_graph_train and mode == "train"))
 
 
 def cuda_graphed(step: Callable[[], object], device: torch.device) -> Callable[[], object]:
@@ -354,7 +366,7 @@ def _free(device: torch.device) -> None:
 
 
 def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=None,
-            cuda_graph: bool = False) -> dict:
+            cuda_graph: bool = False, cuda_graph_train: bool = False) -> dict:
     """Benchmark one configuration; returns the result record (status ok / OOM / error).
 
     ``full_cfg`` (``mmengine.Config``): the config of a ``--full`` run (families ``det`` / ``seg``).
@@ -380,8 +392,8 @@ def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=N
         if step is None:
             x = torch.randn(cfg["batch_size"], 3, cfg["resolution"], cfg["resolution"], device=device)
             sec, peak, reserved, host = time_model(model, x, cfg["mode"], DTYPES[cfg["dtype"]], warmup, iters,
-                                                   cuda_graph)
-            rec["cuda_graph"] = bool(cuda_graph and cfg["mode"] == "infer" and device.type == "cuda")
+                                                   cuda_graph, cuda_graph_train)
+            rec["cuda_graph"] = graphed_mode(cfg["mode"], device, cuda_graph, cuda_graph_train)
         else:
             sec, peak, reserved, host = time_step(step, device, warmup, iters)
         rec.update(status="ok", ms_per_iter=round(sec * 1000, 3), host_ms_per_iter=round(host * 1000, 3),
@@ -629,6 +641,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cuda-graph", action="store_true",
                    help="inference replayed from a CUDA graph (backbones only): the GPU's time without the host's "
                         "launch overhead")
+    p.add_argument("--cuda-graph-train", action="store_true",
+                   help="training steps (forward, backward) replayed from a CUDA graph too (backbones only): the "
+                        "GPU's time of a step, where eager training waits for the host")
     return p.parse_args(argv)
 
 
@@ -642,8 +657,8 @@ def main(argv=None) -> dict:
         plot(data["results"], args.plot, _title(data["environment"]))
         print(f"wrote {args.plot}")
         return data
-    if args.cuda_graph and args.full:
-        raise SystemExit("--cuda-graph times backbones only, not --full det|seg")
+    if (args.cuda_graph or args.cuda_graph_train) and args.full:
+        raise SystemExit("--cuda-graph and --cuda-graph-train time backbones only, not --full det|seg")
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -682,7 +697,7 @@ def main(argv=None) -> dict:
     t0 = time.time()
     for cfg in cfgs:
         bar.set_postfix_str(f"{cfg['label']} {cfg['dtype']} {cfg['mode']} {cfg['resolution']}px bs{cfg['batch_size']}")
-        rec = run_one(cfg, device, warmup, args.iters, full_cfg, args.cuda_graph)
+        rec = run_one(cfg, device, warmup, args.iters, full_cfg, args.cuda_graph, args.cuda_graph_train)
         results.append(rec)
         bar.update(1)
         if args.out:  # rewritten after every setting: a sweep cut short by a time limit keeps its numbers

@@ -113,8 +113,66 @@ def test_benchmark_cuda_graph(tmp_path):
 
 def test_benchmark_cuda_graph_rejects_full():
     bench = load_tool("benchmark")
-    with pytest.raises(SystemExit, match="backbones only"):
-        bench.main(["--full", "det", "--cuda-graph", "--device", "cpu"])
+    for flag in ("--cuda-graph", "--cuda-graph-train"):
+        with pytest.raises(SystemExit, match="backbones only"):
+            bench.main(["--full", "det", flag, "--device", "cpu"])
+
+
+def test_graphed_mode():
+    bench = load_tool("benchmark")
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert bench.graphed_mode("infer", cuda, True, False) and not bench.graphed_mode("train", cuda, True, False)
+    assert bench.graphed_mode("train", cuda, False, True) and not bench.graphed_mode("infer", cuda, False, True)
+    assert not bench.graphed_mode("infer", cpu, True, True) and not bench.graphed_mode("train", cpu, True, True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_benchmark_cuda_graph_train(tmp_path):
+    bench = load_tool("benchmark")
+    out = tmp_path / "bench.json"
+    bench.main(["--device", "cuda", "--resolutions", "64", "--iters", "3", "--models", "vim_tiny", "deit_tiny",
+                "--dtypes", "bf16", "--modes", "train", "--vim-backends", "fused", "--attn", "sdpa",
+                "--cuda-graph-train", "--out", str(out), "--no-progress"])
+    results = json.loads(out.read_text())["results"]
+    assert len(results) == 2
+    for r in results:
+        assert r["status"] == "ok" and r["img_per_s"] > 0 and r["cuda_graph"], r
+        assert r["host_ms_per_iter"] < r["ms_per_iter"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_graphed_training_step_gives_eager_gradients(backend):
+    # what --cuda-graph-train replays: forward and backward captured once (bf16 autocast without its weight
+    # cache), against the same step run eagerly
+    bench = load_tool("benchmark")
+    torch.manual_seed(0)
+    model = bench.build_vim("vim_tiny", 64, backend).cuda().train()
+    from vim_backbone.layers.drop_path import DropPath
+    for m in model.modules():  # no random drop path: the two runs must see the same function
+        if isinstance(m, DropPath):
+            m.p = 0.0
+    x = torch.randn(2, 3, 64, 64, device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            out = model.forward_features(x)
+        out.float().mean().backward()
+
+    step()
+    eager = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert len(eager) > 10
+    replay = bench.cuda_graphed(step, x.device)  # its warm-up and capture accumulate into .grad
+    for p in model.parameters():
+        if p.grad is not None:
+            p.grad.zero_()
+    replay()
+    torch.cuda.synchronize()
+    for name, g in eager.items():
+        got = dict(model.named_parameters())[name].grad
+        torch.testing.assert_close(got, g, rtol=1e-3, atol=1e-5, msg=name)
 
 
 
