@@ -291,8 +291,17 @@ def time_model(model: nn.Module, x: torch.Tensor, mode: str, amp_dtype: Optional
     graphed = graphed_mode(mode, x.device, cuda_graph, cuda_graph_train)
     step = _step_fn(model, x, mode, amp_dtype, graphed)
     if graphed:
+        # the peak is taken over the eager warm-up calls and the capture: a replay allocates nothing (its
+        # tensors live in the graph's pool, which the capture filled), so after it only the tensors a
+        # step leaves behind would count
+        _reset_memory(x.device)
         step = cuda_graphed(step, x.device)
-    return time_step(step, x.device, warmup, iters)
+    return time_step(step, x.device, warmup, iters, reset_peak=not graphed)
+
+
+def _reset_memory(device: torch.device) -> None:
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
 
 
 def graphed_mode(mode: str, device: torch.device, cuda_graph: bool, cuda_graph_train: bool) -> bool:
@@ -316,16 +325,16 @@ def cuda_graphed(step: Callable[[], object], device: torch.device) -> Callable[[
     return graph.replay
 
 
-def time_step(step: Callable[[], object], device: torch.device, warmup: int,
-              iters: int) -> Tuple[float, Optional[float], Optional[float], float]:
-    """Seconds per call of ``step``, peak allocated and reserved GB since the warm-up began (None on CPU), and
+def time_step(step: Callable[[], object], device: torch.device, warmup: int, iters: int,
+              reset_peak: bool = True) -> Tuple[float, Optional[float], Optional[float], float]:
+    """Seconds per call of ``step``, peak allocated and reserved GB since the warm-up began (``reset_peak``;
+    else since the caller reset them) (None on CPU), and
     the host's seconds per call. On CUDA that is the median time Python takes to enqueue one call on an idle
     GPU (synchronised before and after); at or above the first number the GPU waits for the host
     (launch-bound). Calls enqueued back to back cannot measure it: once the driver's launch queue is full
     the host waits for the GPU, and the enqueue time grows to the GPU's. On CPU the two are the same."""
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
+    if device.type == "cuda" and reset_peak:
+        _reset_memory(device)
     for _ in range(warmup):
         step()
     _sync(device)

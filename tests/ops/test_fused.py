@@ -427,6 +427,41 @@ def test_fused_bc_input_gpu(monkeypatch, backward, e, bwd_segments):
     _check_parity(torch.bfloat16, b=2, e=e, l=1025, n=16, r=12, bwd_segments=bwd_segments)
 
 
+def _mixer_inference_case(monkeypatch, b, l, d=16, dtype=torch.bfloat16, segments=None):
+    # the mixer's forward without autograd (two in_proj GEMMs, the walks' outputs written over dt, tensors
+    # dropped early): the values of the op under autograd, with and without the outputs over dt
+    from vim_backbone.ops import fused_bimamba as fb
+    torch.manual_seed(0)
+    mixer = BiMambaMixer(d, backend="fused").to(DEVICE)
+    h = torch.randn(b, l, d, device=DEVICE)
+    kw = dict(device_type=DEVICE.type, dtype=dtype, enabled=dtype != torch.float32)
+    with torch.autocast(**kw):
+        expected = mixer(h.requires_grad_()).detach()  # the autograd op
+    h = h.detach()
+    with torch.no_grad(), torch.autocast(**kw):
+        weights = mixer._fused_weights(dtype)
+        args = (h, mixer._proj_weight("in_proj", h), mixer._proj_weight("out_proj", h), weights, mixer.dt_rank,
+                mixer.d_state)
+        out = fb.fused_mixer_inference(*args, segments=segments)
+        monkeypatch.setattr(fb, "y_strides", lambda *shape: None)  # no layout matches: y gets its own tensor
+        separate = fb.fused_mixer_inference(*args, segments=segments)
+        assert torch.equal(mixer(h), fb.fused_mixer_inference(*args))  # the mixer's inference path is this function
+    assert out.dtype == dtype and torch.equal(out, separate)
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    assert _rel_err(out, expected.float()) < tol
+
+
+@pytest.mark.parametrize("dtype, segments", [(torch.float32, 1), (torch.bfloat16, 3)])
+def test_fused_mixer_inference(monkeypatch, dtype, segments):
+    _mixer_inference_case(monkeypatch, b=2, l=37, dtype=dtype, segments=segments)
+
+
+@cuda_only
+@pytest.mark.parametrize("b, l, d", [(2, 4097, 192), (16, 1025, 192), (64, 197, 384)])
+def test_fused_mixer_inference_gpu(monkeypatch, b, l, d):
+    _mixer_inference_case(monkeypatch, b=b, l=l, d=d)
+
+
 def test_weight_grad_matches_batched_linear():
     # the x_proj / dt_proj weight gradients of both directions, one GEMM a direction: autograd's values
     from vim_backbone.ops.fused_bimamba import _weight_grad

@@ -139,6 +139,13 @@ def test_benchmark_cuda_graph_train(tmp_path):
     for r in results:
         assert r["status"] == "ok" and r["img_per_s"] > 0 and r["cuda_graph"], r
         assert r["host_ms_per_iter"] < r["ms_per_iter"]
+    # the peak of a step, not what a replay leaves allocated: at least the eager step's
+    eager = tmp_path / "eager.json"
+    bench.main(["--device", "cuda", "--resolutions", "64", "--iters", "3", "--models", "vim_tiny", "deit_tiny",
+                "--dtypes", "bf16", "--modes", "train", "--vim-backends", "fused", "--attn", "sdpa",
+                "--out", str(eager), "--no-progress"])
+    for g, e in zip(results, json.loads(eager.read_text())["results"]):
+        assert g["peak_mem_gb"] >= 0.95 * e["peak_mem_gb"], (g, e)
 
 
 @pytest.mark.gpu
@@ -170,9 +177,14 @@ def test_graphed_training_step_gives_eager_gradients(backend):
             p.grad.zero_()
     replay()
     torch.cuda.synchronize()
-    for name, g in eager.items():
-        got = dict(model.named_parameters())[name].grad
-        torch.testing.assert_close(got, g, rtol=1e-3, atol=1e-5, msg=name)
+    # NOTE: not to the bit: the fused backward sums some gradients with atomics, and an fp32 difference in
+    # the last place can turn a bf16 rounding downstream; a replay that missed or reused stale work is off
+    # by far more
+    params = dict(model.named_parameters())
+    errs = {name: ((params[name].grad - g).abs().max() / g.abs().max().clamp(min=1e-12)).item()
+            for name, g in eager.items()}
+    worst = max(errs, key=errs.get)
+    assert errs[worst] < 2e-2, (worst, errs[worst])
 
 
 

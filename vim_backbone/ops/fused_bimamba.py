@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 
 __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "bidirectional_selective_scan", "fused_available",
-           "load_fused_kernels", "prepare_fused_weights", "scan_fused_prepared", "FusedWeights", "FUSED_DTYPES"]
+           "fused_mixer_inference", "load_fused_kernels", "prepare_fused_weights", "scan_fused_prepared",
+           "FusedWeights", "FUSED_DTYPES"]
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Forward tile: one lane per channel (32 channels, one warp), the N states of a channel in its registers,
@@ -247,6 +248,19 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
                   segments: Optional[int], store_states: bool):
     """The scan stage's forward: ``(y_fwd + y_bwd) * silu(z) / 2`` (B, E, L) and, with ``store_states``,
     the chunk-entry states (2, B, E, n_chunks, N) fp32 the backward recomputes from (else None)."""
+    y, states = _walks(u, dt, Bm, Cm, A, D, dt_bias, z.dtype, block_e, chunk, num_warps, segments, store_states)
+    return _gate_sum(y, z), states
+
+
+def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, chunk: int, num_warps: int,
+           segments: Optional[int], store_states: bool, y_into_dt: bool = False):
+    """Both directions' walks: their outputs ``y`` (2, B, E, L) before the gate, channels-last, in
+    ``out_dtype``, and the chunk-entry states as :func:`_scan_forward` returns them.
+
+    ``y_into_dt``: the walks write their outputs over dt where its layout and dtype allow (one fewer
+    (2, B, L, E) tensor alive; the caller's dt is lost). Safe because the program that writes a token's
+    outputs is the only one that reads that token's dt, and it has read it by then (the segment-state
+    pass, which reads dt too, runs before, as a separate launch)."""
     k = load_fused_kernels()
     _, batch, channels, length = u.shape
     state = A.shape[-1]
@@ -262,7 +276,10 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
         pieces = 1
     # per-direction outputs (before the gate), channels-last like u; _gate_sum gates and sums them into
     # the (B, L, E) rows the caller's out_proj reads without a copy
-    y = torch.empty(2, batch, length, channels, device=u.device, dtype=z.dtype).transpose(2, 3)
+    if y_into_dt and dt.dtype == out_dtype and dt.stride() == y_strides(batch, channels, length):
+        y = dt
+    else:
+        y = torch.empty(2, batch, length, channels, device=u.device, dtype=out_dtype).transpose(2, 3)
     states = (torch.empty(2, batch, channels, n_chunks, state, device=u.device, dtype=torch.float32)
               if store_states else y)  # dummy pointer when not stored
     seg_h = seg_dt = y  # dummy pointers for one segment
@@ -310,7 +327,12 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
             _gluon_ran.add(variant)
     else:
         walk(kind)
-    return _gate_sum(y, z), (states if store_states else None)
+    return y, (states if store_states else None)
+
+
+def y_strides(batch: int, channels: int, length: int) -> tuple:
+    """Strides of the walks' channels-last (2, B, E, L) output: (2, B, L, E) in memory."""
+    return (batch * length * channels, length * channels, 1, channels)
 
 
 def _gate_sum(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -420,8 +442,13 @@ def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state:
     boundaries, so the walk reads each token's B and C with vector loads), the raw step dt (2, B, E, L),
     and B, C (2, B, N, L) as the walk reads them (:func:`bc_dtype`; ``grad``: a backward will follow). All
     channels-last views."""
-    batch, channels, length = x.shape
     u = _conv_forward(x, conv_w, conv_b)
+    return (u, *_projections(u, x_proj_w, dt_proj_w, dt_rank, d_state, grad))
+
+
+def _projections(u, x_proj_w, dt_proj_w, dt_rank: int, d_state: int, grad: bool):
+    """x_dbl, dt, B, C of :func:`_mixer_inputs` from u."""
+    _, batch, channels, length = u.shape
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
     b_col, c_col, _ = _xproj_columns(dt_rank, d_state)
     x_dbl = torch.bmm(rows, x_proj_w.transpose(1, 2))
@@ -432,7 +459,7 @@ def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state:
     if bc_dtype(grad) == "float32":
         bc = bc.float()
     bc = bc.view(2, batch, length, -1).transpose(2, 3)
-    return u, x_dbl, dt, bc[:, :, :d_state], bc[:, :, c_col - b_col:c_col - b_col + d_state]
+    return x_dbl, dt, bc[:, :, :d_state], bc[:, :, c_col - b_col:c_col - b_col + d_state]
 
 
 def _weight_grad(grad: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
@@ -789,6 +816,39 @@ def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: Fus
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
+
+
+def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_proj_w: torch.Tensor,
+                          weights: FusedWeights, dt_rank: int, d_state: int, block_e: Optional[int] = None,
+                          chunk: Optional[int] = None, num_warps: Optional[int] = None,
+                          segments: Optional[int] = None) -> torch.Tensor:
+    """The mixer's whole forward for inference, (B, L, D) -> (B, L, D): ``out_proj`` of
+    :func:`scan_fused_prepared` on ``in_proj(hidden)``, the same values, without autograd.
+
+    It keeps fewer activations alive at once: in_proj's x and z halves come from two GEMMs into tensors of
+    their own, so x goes once the conv has read it; the walks write their outputs over dt; u and dt go
+    before the gate, y and z before out_proj. At most three (B, L, E) pairs' worth are alive (z, u, dt)
+    where the op under autograd holds five (xz, u, dt, y), which set Vim-Ti's peak memory at inference.
+    ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E) in the dtype ``F.linear`` should run in (autocast's,
+    when it is on); options as in :func:`bidirectional_scan_fused`.
+    """
+    channels = in_proj_w.shape[0] // 2
+    # (B, E, L) views of (B, L, E) rows
+    x = F.linear(hidden, in_proj_w[:channels]).transpose(1, 2)
+    z = F.linear(hidden, in_proj_w[channels:]).transpose(1, 2)
+    _check_activations(x, z)
+    if weights.x_proj_w.dtype != x.dtype:
+        raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
+    u = _conv_forward(x, weights.conv_w, weights.conv_b)
+    del x
+    _, dt, Bm, Cm = _projections(u, weights.x_proj_w, weights.dt_proj_w, dt_rank, d_state, grad=False)
+    y, _ = _walks(u, dt, Bm, Cm, weights.A, weights.D, weights.dt_bias, z.dtype, block_e or DEFAULT_BLOCK_E,
+                  chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, store_states=False,
+                  y_into_dt=True)
+    del u, dt, Bm, Cm
+    out = _gate_sum(y, z)
+    del y, z
+    return F.linear(out.transpose(1, 2), out_proj_w)
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
