@@ -825,29 +825,28 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     """The mixer's whole forward for inference, (B, L, D) -> (B, L, D): ``out_proj`` of
     :func:`scan_fused_prepared` on ``in_proj(hidden)``, the same values, without autograd.
 
-    It keeps fewer activations alive at once: in_proj's x and z halves come from two GEMMs into tensors of
-    their own, so x goes once the conv has read it; the walks write their outputs over dt; u and dt go
-    before the gate, y and z before out_proj. At most three (B, L, E) pairs' worth are alive (z, u, dt)
-    where the op under autograd holds five (xz, u, dt, y), which set Vim-Ti's peak memory at inference.
+    It keeps fewer activations alive at once. in_proj's x and z halves come from two GEMMs into tensors of
+    their own: x goes once the conv has read it, and z is made only for the gate, after the walks. The
+    walks write their outputs over dt, and u goes before the gate. So at most two (B, L, E) pairs are
+    alive (u and dt during the walks; y, z and the gate's output after), where the op under autograd holds
+    xz, u, dt and y at once.
     ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E) in the dtype ``F.linear`` should run in (autocast's,
     when it is on); options as in :func:`bidirectional_scan_fused`.
     """
     channels = in_proj_w.shape[0] // 2
-    # (B, E, L) views of (B, L, E) rows
-    x = F.linear(hidden, in_proj_w[:channels]).transpose(1, 2)
-    z = F.linear(hidden, in_proj_w[channels:]).transpose(1, 2)
-    _check_activations(x, z)
+    x = F.linear(hidden, in_proj_w[:channels]).transpose(1, 2)  # (B, E, L) view of (B, L, E) rows
+    _check_activations(x, x)
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     u = _conv_forward(x, weights.conv_w, weights.conv_b)
     del x
     _, dt, Bm, Cm = _projections(u, weights.x_proj_w, weights.dt_proj_w, dt_rank, d_state, grad=False)
-    y, _ = _walks(u, dt, Bm, Cm, weights.A, weights.D, weights.dt_bias, z.dtype, block_e or DEFAULT_BLOCK_E,
+    y, _ = _walks(u, dt, Bm, Cm, weights.A, weights.D, weights.dt_bias, u.dtype, block_e or DEFAULT_BLOCK_E,
                   chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, store_states=False,
                   y_into_dt=True)
     del u, dt, Bm, Cm
-    out = _gate_sum(y, z)
-    del y, z
+    out = _gate_sum(y, F.linear(hidden, in_proj_w[channels:]).transpose(1, 2))
+    del y
     return F.linear(out.transpose(1, 2), out_proj_w)
 
 
