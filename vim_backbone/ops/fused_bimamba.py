@@ -22,6 +22,9 @@ and write rows and the scan's per-token loads are contiguous over channels:
      Triton one (see :func:`forward_kind`). Each direction's output lands in ``y`` (2, B, E, L);
   4. one Triton launch: ``(y[0] + y[1]) * silu(z) / 2``, already in the (B, L, E) rows ``out_proj``
      reads.
+Inference (the mixer without gradients) runs the same kernels outside autograd, from in_proj to out_proj
+(:func:`fused_mixer_inference`), ordered to hold fewer activations at once: x, then u, dt (the walks
+write their outputs over it), then z for the gate.
 Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
 chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token walk run backwards, or
 with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton launches for the conv
