@@ -442,10 +442,21 @@ def _mixer_inference_case(monkeypatch, b, l, d=16, dtype=torch.bfloat16, segment
         weights = mixer._fused_weights(dtype)
         args = (h, mixer._proj_weight("in_proj", h), mixer._proj_weight("out_proj", h), weights, mixer.dt_rank,
                 mixer.d_state)
+        walks, seen = fb._walks, []
+
+        def spy(u, dt, *rest, **kw):  # records whether the outputs went over dt
+            y, states = walks(u, dt, *rest, **kw)
+            seen.append(y.data_ptr() == dt.data_ptr())
+            return y, states
+
+        monkeypatch.setattr(fb, "_walks", spy)
         out = fb.fused_mixer_inference(*args, segments=segments)
+        assert seen == [True]
         monkeypatch.setattr(fb, "y_strides", lambda *shape: None)  # no layout matches: y gets its own tensor
         separate = fb.fused_mixer_inference(*args, segments=segments)
+        assert seen == [True, False]
         assert torch.equal(mixer(h), fb.fused_mixer_inference(*args))  # the mixer's inference path is this function
+        assert seen == [True, False, False, False]
     assert out.dtype == dtype and torch.equal(out, separate)
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     assert _rel_err(out, expected.float()) < tol
