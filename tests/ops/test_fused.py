@@ -541,6 +541,14 @@ def test_mixer_keeps_prepared_weights_without_grad():
     assert "_kept" not in copy.deepcopy(mixer).__dict__  # derived state stays behind
 
 
+def test_mixer_scan_params_are_all_but_the_projections():
+    # the kept prepared weights are keyed on these: a parameter missing here would go stale unnoticed
+    mixer = BiMambaMixer(16, d_state=4, backend="fused")
+    projections = {id(mixer.in_proj.weight), id(mixer.out_proj.weight)}
+    others = [p for p in mixer.parameters() if id(p) not in projections]
+    assert sorted(map(id, mixer._scan_params())) == sorted(map(id, others))
+
+
 @pytest.mark.parametrize("dtype, conv_bias", [(torch.float32, True), (torch.bfloat16, False)])
 def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias):
     """``prepare_fused_weights`` under autograd is one node (``_PrepareWeights``) whose gradients equal
