@@ -510,6 +510,33 @@ def test_mixer_dispatches_to_fused_backend():
     assert get_backend("fused", DEVICE).bidirectional is bidirectional_scan_fused
 
 
+def test_mixer_fused_parameter_gradients_match_reference():
+    """Every parameter's gradient through the mixer's fused training path (A = -exp(A_log) made inside the
+    weights' node) against the two-direction reference path."""
+    torch.manual_seed(0)
+    ref = BiMambaMixer(16, d_state=4, backend="reference").to(DEVICE)
+    fused = BiMambaMixer(16, d_state=4, backend="fused").to(DEVICE)
+    with torch.no_grad():  # A away from the released init, so that A_log's gradient is not special
+        ref.A_log.add_(torch.randn(ref.A_log.shape, generator=torch.Generator().manual_seed(2)).to(DEVICE) * 0.3)
+    fused.load_state_dict(ref.state_dict())
+    h = torch.randn(2, 13, 16, device=DEVICE)
+    g = torch.randn(2, 13, 16, device=DEVICE)
+    got = torch.autograd.grad(fused(h), list(fused.parameters()), g)
+    want = torch.autograd.grad(ref(h), list(ref.parameters()), g)
+    for (name, _), a, b in zip(fused.named_parameters(), got, want):
+        err = ((a - b).abs().max() / b.abs().max().clamp(min=1.0)).item()
+        assert err < 1e-4, f"{name}: {err}"
+
+
+def test_mixer_fused_rejects_state_not_power_of_two():
+    mixer = BiMambaMixer(16, d_state=12, backend="fused").to(DEVICE)
+    h = torch.randn(1, 5, 16, device=DEVICE)
+    with pytest.raises(ValueError, match="power of two"):
+        mixer(h)
+    with torch.no_grad(), pytest.raises(ValueError, match="power of two"):
+        mixer(h)
+
+
 def test_mixer_keeps_prepared_weights_without_grad():
     """Without gradients the mixer reuses its prepared fused weights until a parameter or the dtype changes."""
     torch.manual_seed(0)
@@ -549,10 +576,12 @@ def test_mixer_scan_params_are_all_but_the_projections():
     assert sorted(map(id, mixer._scan_params())) == sorted(map(id, others))
 
 
-@pytest.mark.parametrize("dtype, conv_bias", [(torch.float32, True), (torch.bfloat16, False)])
-def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias):
+@pytest.mark.parametrize("dtype, conv_bias, a_log", [(torch.float32, True, False), (torch.bfloat16, False, False),
+                                                     (torch.float32, True, True), (torch.bfloat16, True, True)])
+def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias, a_log):
     """``prepare_fused_weights`` under autograd is one node (``_PrepareWeights``) whose gradients equal
-    those of the composed PyTorch preparation, for every parameter; a missing conv bias gets none."""
+    those of the composed PyTorch preparation, for every parameter; a missing conv bias gets none. With
+    ``a_log`` the A arguments are A_log, and A = -exp(A_log) is made inside the node."""
     from vim_backbone.ops.fused_bimamba import _prepare, prepare_fused_weights
     g = torch.Generator().manual_seed(0)
     e, w, r, n = 12, 4, 3, 4  # dt_rank 3: padding columns before B and between B and C
@@ -562,10 +591,13 @@ def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias):
 
     params = [p(e, 1, w), p(e) if conv_bias else None, p(e, 1, w), p(e) if conv_bias else None, p(r + 2 * n, e),
               p(r + 2 * n, e), p(e, r), p(e), p(e, r), p(e), p(e, n), p(e, n), p(e), p(e)]
-    prepared = prepare_fused_weights(*params, r, n, dtype)
+    prepared = prepare_fused_weights(*params, r, n, dtype, a_log=a_log)
     assert prepared.x_proj_w.grad_fn is prepared.A.grad_fn  # one node for all seven outputs
     with torch.enable_grad():
-        composed = _prepare(*params, r, n, dtype)
+        composed = _prepare(*params, r, n, dtype, a_log)
+    if a_log:  # what the mixer computed itself before: -exp of each direction's A_log
+        torch.testing.assert_close(prepared.A, torch.stack([-torch.exp(params[10]), -torch.exp(params[11])]),
+                                   rtol=0, atol=0)
     for a, b in zip(prepared, composed):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     # dt_proj's weight is padded with zero columns up to the first B column of the x_proj output (8 here)

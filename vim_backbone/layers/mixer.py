@@ -113,7 +113,8 @@ class BiMambaMixer(nn.Module):
         # long (75 against 24 us a call on a 2-core CPU), once per block and forward
         key = (dtype, tuple((p.data_ptr(), p._version, p.dtype) for p in self._scan_params()))
         return self._keep("fused", key,
-                          lambda: prepare_fused_weights(*self._fused_args(), self.dt_rank, self.d_state, dtype))
+                          lambda: prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, dtype,
+                                                        a_log=True))
 
     def _proj_weight(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """The weight of projection ``name`` for ``F.linear`` on x. While gradients are off under autocast, its copy
@@ -150,7 +151,13 @@ class BiMambaMixer(nn.Module):
             # one fused op over the original order: anti-causal conv + reverse scan for the backward
             # direction, so no flipped copies; fp64 (tests) takes the two-direction path below
             # z None: the op takes xz whole and returns its gradient as one tensor
-            out = backend.bidirectional(xz, None, *self._fused_args(), self.dt_rank, self.d_state)
+            if backend.name == "fused":
+                # A = -exp(A_log) made inside the weights' one autograd node, not by four nodes here
+                from ..ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
+                weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, xz.dtype, a_log=True)
+                out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state)
+            else:
+                out = backend.bidirectional(xz, None, *self._fused_args(), self.dt_rank, self.d_state)
             return F.linear(out.transpose(1, 2), self._proj_weight("out_proj", out))
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)

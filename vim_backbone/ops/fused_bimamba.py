@@ -660,6 +660,10 @@ def _check_activations(x: torch.Tensor, z: Optional[torch.Tensor]) -> None:
 
 def _check(x: torch.Tensor, z: Optional[torch.Tensor], x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
     _check_activations(x, z)
+    _check_weights(x_proj_w_f, dt_rank, d_state)
+
+
+def _check_weights(x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
     if d_state < 1 or d_state & (d_state - 1):
         raise ValueError(f"fused scan needs d_state a power of two (Triton tile); got {d_state}")
     if x_proj_w_f.shape[0] != dt_rank + 2 * d_state:
@@ -735,21 +739,27 @@ class FusedWeights(NamedTuple):
 
 def prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
                           dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank: int, d_state: int,
-                          dtype: torch.dtype) -> FusedWeights:
+                          dtype: torch.dtype, a_log: bool = False) -> FusedWeights:
     """Both directions' parameters stacked, cast and padded for :func:`scan_fused_prepared` (about 16
     small kernels a mixer; arguments as in :func:`bidirectional_scan_fused`, ``dtype`` that of x).
+    ``a_log``: ``A_f`` and ``A_b`` are the parameters ``A_log`` / ``A_b_log``, and A = -exp(A_log) (in fp32) is
+    made here, inside the node, instead of by four autograd nodes of the caller's (exp and neg, two directions).
     Differentiable, as one autograd node (:class:`_PrepareWeights`). ``BiMambaMixer`` keeps the result
     while gradients are off and its parameters do not change, which takes these launches out of inference."""
+    _check_weights(x_proj_w_f, dt_rank, d_state)
     params = (conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f, dt_proj_b_f, dt_proj_w_b,
               dt_proj_b_b, A_f, A_b, D_f, D_b)
     if torch.is_grad_enabled() and any(p is not None and p.requires_grad for p in params):
-        return FusedWeights(*_PrepareWeights.apply(dt_rank, d_state, dtype, *params))
-    return _prepare(*params, dt_rank, d_state, dtype)
+        return FusedWeights(*_PrepareWeights.apply(dt_rank, d_state, dtype, a_log, *params))
+    return _prepare(*params, dt_rank, d_state, dtype, a_log)
 
 
 def _prepare(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f, dt_proj_b_f, dt_proj_w_b,
-             dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank: int, d_state: int, dtype: torch.dtype) -> FusedWeights:
+             dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank: int, d_state: int, dtype: torch.dtype,
+             a_log: bool = False) -> FusedWeights:
     channels = x_proj_w_f.shape[-1]
+    A = _pair(A_f, A_b, torch.float32)
+    A = -torch.exp(A) if a_log else A.contiguous()
     width = conv_w_f.shape[-1]
     conv_w = _pair(conv_w_f.reshape(channels, width), conv_w_b.reshape(channels, width), torch.float32)
     zeros = x_proj_w_f.new_zeros(channels, dtype=torch.float32)
@@ -757,7 +767,7 @@ def _prepare(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_
     return FusedWeights(conv_w.contiguous(), conv_b.contiguous(),
                         _xproj_weight(x_proj_w_f, x_proj_w_b, dt_rank, d_state, dtype),
                         _dtproj_weight(dt_proj_w_f, dt_proj_w_b, dt_rank, d_state, dtype),
-                        _pair(A_f, A_b, torch.float32).contiguous(),
+                        A,
                         _pair(D_f, D_b, torch.float32).contiguous(),
                         _pair(dt_proj_b_f, dt_proj_b_b, torch.float32).contiguous())
 
@@ -774,15 +784,21 @@ class _PrepareWeights(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, dt_rank: int, d_state: int, dtype: torch.dtype, *params):
-        ctx.dt_rank, ctx.d_state = dt_rank, d_state
+    def forward(ctx, dt_rank: int, d_state: int, dtype: torch.dtype, a_log: bool, *params):
+        ctx.dt_rank, ctx.d_state, ctx.a_log = dt_rank, d_state, a_log
         ctx.meta = [None if p is None else (p.shape, p.dtype) for p in params]
-        return tuple(_prepare(*params, dt_rank, d_state, dtype))
+        prepared = _prepare(*params, dt_rank, d_state, dtype, a_log)
+        if a_log:
+            ctx.save_for_backward(prepared.A)  # d(-exp(a)) / da = -exp(a) = A
+        return tuple(prepared)
 
     @staticmethod
     def backward(ctx, g_conv_w, g_conv_b, g_x_proj, g_dt_proj, g_A, g_D, g_bias):
         meta = ctx.meta
-        wanted = ctx.needs_input_grad[3:]
+        wanted = ctx.needs_input_grad[4:]
+        if ctx.a_log and g_A is not None:
+            (A,) = ctx.saved_tensors
+            g_A = g_A * A
 
         def split(grad, i_f, i_b):  # the stacked (2, ...) gradient -> parameters i_f (direction 0), i_b
             if grad is None:
@@ -808,7 +824,7 @@ class _PrepareWeights(torch.autograd.Function):
         grads[7], grads[9] = split(g_bias, 7, 9)
         grads[10], grads[11] = split(g_A, 10, 11)
         grads[12], grads[13] = split(g_D, 12, 13)
-        return (None, None, None, *grads)
+        return (None, None, None, None, *grads)
 
 
 def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: FusedWeights, dt_rank: int, d_state: int,
