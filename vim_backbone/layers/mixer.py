@@ -89,11 +89,6 @@ class BiMambaMixer(nn.Module):
                 dt_proj.weight, dt_proj.bias, dt_proj_b.weight, dt_proj_b.bias, self.A_log, self.A_b_log, self.D,
                 self.D_b)
 
-    def _fused_args(self) -> tuple:
-        """The parameter arguments of the fused op (``bidirectional_scan_fused`` order)."""
-        *head, A_log, A_b_log, D, D_b = self._scan_params()
-        return (*head, -torch.exp(upcast(A_log)), -torch.exp(upcast(A_b_log)), D, D_b)
-
     def _keep(self, slot: str, key: tuple, build):
         """``build()``, kept in the module under ``slot`` and rebuilt when ``key`` changes. Derived state: not
         pickled, not deep-copied (``__getstate__``)."""
@@ -110,7 +105,7 @@ class BiMambaMixer(nn.Module):
         a tensor's version; ``.to()`` / ``load_state_dict`` change its storage or version)."""
         from ..ops.fused_bimamba import prepare_fused_weights
         # NOTE: the parameters by name, not self.parameters(): walking the submodules took three times as
-        # long (75 against 24 us a call on a 2-core CPU), once per block and forward
+        # long (72 against 22 us a call on a 2-core CPU), once per block and forward
         key = (dtype, tuple((p.data_ptr(), p._version, p.dtype) for p in self._scan_params()))
         return self._keep("fused", key,
                           lambda: prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, dtype,
@@ -147,17 +142,14 @@ class BiMambaMixer(nn.Module):
                                              self._fused_weights(dtype), self.dt_rank, self.d_state)
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
         xz = F.linear(hidden, in_w).transpose(1, 2)
-        if backend.bidirectional is not None and xz.dtype != torch.float64:
-            # one fused op over the original order: anti-causal conv + reverse scan for the backward
-            # direction, so no flipped copies; fp64 (tests) takes the two-direction path below
-            # z None: the op takes xz whole and returns its gradient as one tensor
-            if backend.name == "fused":
-                # A = -exp(A_log) made inside the weights' one autograd node, not by four nodes here
-                from ..ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
-                weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, xz.dtype, a_log=True)
-                out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state)
-            else:
-                out = backend.bidirectional(xz, None, *self._fused_args(), self.dt_rank, self.d_state)
+        if backend.name == "fused" and xz.dtype != torch.float64:
+            # one fused op over the original order (bidirectional_scan_fused's): anti-causal conv + reverse scan
+            # for the backward direction, so no flipped copies; fp64 (tests) takes the two-direction path below.
+            # z None: the op takes xz whole and returns its gradient as one tensor. A = -exp(A_log) is made
+            # inside the prepared weights' one autograd node.
+            from ..ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
+            weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, xz.dtype, a_log=True)
+            out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state)
             return F.linear(out.transpose(1, 2), self._proj_weight("out_proj", out))
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)
