@@ -94,15 +94,19 @@ def test_benchmark_full_flags_need_full():
         bench.main(["--device", "cpu", "--tiny"])
 
 
+def _graph_bench(tmp_path, modes, flag):
+    """Vim-Ti (fused) and DeiT-Ti (SDPA) at 64 px in ``modes`` with the graph ``flag``: the result records."""
+    out = tmp_path / "bench.json"
+    load_tool("benchmark").main(["--device", "cuda", "--resolutions", "64", "--iters", "3", "--models", "vim_tiny",
+                                 "deit_tiny", "--dtypes", "bf16", "--modes", *modes, "--vim-backends", "fused",
+                                 "--attn", "sdpa", flag, "--out", str(out), "--no-progress"])
+    return json.loads(out.read_text())["results"]
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
 def test_benchmark_cuda_graph(tmp_path):
-    bench = load_tool("benchmark")
-    out = tmp_path / "bench.json"
-    bench.main(["--device", "cuda", "--resolutions", "64", "--iters", "3", "--models", "vim_tiny", "deit_tiny",
-                "--dtypes", "bf16", "--modes", "infer", "train", "--vim-backends", "fused", "--attn", "sdpa",
-                "--cuda-graph", "--out", str(out), "--no-progress"])
-    results = json.loads(out.read_text())["results"]
+    results = _graph_bench(tmp_path, ["infer", "train"], "--cuda-graph")
     assert len(results) == 4
     for r in results:
         assert r["status"] == "ok" and r["img_per_s"] > 0, r
@@ -129,12 +133,7 @@ def test_graphed_mode():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
 def test_benchmark_cuda_graph_train(tmp_path):
-    bench = load_tool("benchmark")
-    out = tmp_path / "bench.json"
-    bench.main(["--device", "cuda", "--resolutions", "64", "--iters", "3", "--models", "vim_tiny", "deit_tiny",
-                "--dtypes", "bf16", "--modes", "train", "--vim-backends", "fused", "--attn", "sdpa",
-                "--cuda-graph-train", "--out", str(out), "--no-progress"])
-    results = json.loads(out.read_text())["results"]
+    results = _graph_bench(tmp_path, ["train"], "--cuda-graph-train")
     assert len(results) == 2
     for r in results:
         assert r["status"] == "ok" and r["img_per_s"] > 0 and r["cuda_graph"], r

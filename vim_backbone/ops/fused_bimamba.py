@@ -230,7 +230,8 @@ def fused_settings() -> dict:
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
                 max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, forward=forward_kind(),
-                gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY, backward=backward_kind(),
+                gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY,
+                backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
@@ -658,11 +659,6 @@ def _check_activations(x: torch.Tensor, z: Optional[torch.Tensor]) -> None:
                         f"(use bidirectional_scan_ref for other dtypes)")
 
 
-def _check(x: torch.Tensor, z: Optional[torch.Tensor], x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
-    _check_activations(x, z)
-    _check_weights(x_proj_w_f, dt_rank, d_state)
-
-
 def _check_weights(x_proj_w_f: torch.Tensor, dt_rank: int, d_state: int) -> None:
     if d_state < 1 or d_state & (d_state - 1):
         raise ValueError(f"fused scan needs d_state a power of two (Triton tile); got {d_state}")
@@ -719,7 +715,7 @@ def bidirectional_scan_fused(
         bwd_segments (int, optional): the same for the walk backward (pieces of whole chunks, plus a pass
             for the gradient each piece sends back). Defaults to :func:`default_segments`.
     """
-    _check(x, z, x_proj_w_f, dt_rank, d_state)
+    _check_activations(x, z)  # prepare_fused_weights checks the weights
     weights = prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
                                     dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank, d_state,
                                     x.dtype)
