@@ -440,8 +440,7 @@ def _mixer_inference_case(monkeypatch, b, l, d=16, dtype=torch.bfloat16, segment
     h = h.detach()
     with torch.no_grad(), torch.autocast(**kw):
         weights = mixer._fused_weights(dtype)
-        args = (h, mixer._proj_weight("in_proj", h), mixer._proj_weight("out_proj", h), weights, mixer.dt_rank,
-                mixer.d_state)
+        args = (h, mixer.in_proj.weight, mixer.out_proj.weight, weights, mixer.dt_rank, mixer.d_state)
         walks, seen = fb._walks, []
 
         def spy(u, dt, *rest, **kw):  # records whether the outputs went over dt
@@ -535,6 +534,25 @@ def test_mixer_fused_rejects_state_not_power_of_two():
         mixer(h)
     with torch.no_grad(), pytest.raises(ValueError, match="power of two"):
         mixer(h)
+
+
+@pytest.mark.gpu
+@cuda_only
+def test_mixer_inference_keeps_no_projection_copies_gpu():
+    # a fused mixer's first call without gradients under autocast leaves its prepared scan weights allocated
+    # and nothing else: no bf16 copy of in_proj (or out_proj) outlives the call
+    mixer = BiMambaMixer(192, backend="fused").to(DEVICE)  # Vim-Ti's width
+    h = torch.randn(2, 197, 192, device=DEVICE)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        out = mixer(h)
+        del out
+        left = torch.cuda.memory_allocated() - before
+    prepared = sum(t.numel() * t.element_size() for t in mixer.__dict__["_kept"]["fused"][1])
+    assert set(mixer.__dict__["_kept"]) == {"fused"}
+    half_in_proj_bf16 = mixer.in_proj.weight.numel()  # bytes: half the rows, two bytes each
+    assert prepared <= left < prepared + half_in_proj_bf16
 
 
 def test_mixer_keeps_prepared_weights_without_grad():

@@ -111,19 +111,6 @@ class BiMambaMixer(nn.Module):
                           lambda: prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, dtype,
                                                         a_log=True))
 
-    def _proj_weight(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """The weight of projection ``name`` for ``F.linear`` on x. While gradients are off under autocast, its copy
-        in the autocast dtype, kept like :meth:`_fused_weights`: autocast would cast it again at every call (its
-        own cache lasts one autocast region), a kernel per projection and forward."""
-        weight = getattr(self, name).weight
-        if torch.is_grad_enabled():
-            return weight
-        dtype = autocast_dtype(x.device.type)
-        if dtype is None or weight.dtype == dtype or not weight.is_floating_point():
-            return weight
-        key = (dtype, weight.data_ptr(), weight._version, weight.device)
-        return self._keep(name, key, lambda: weight.detach().to(dtype))
-
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_kept", None)  # derived state (_keep)
@@ -132,14 +119,14 @@ class BiMambaMixer(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
-        in_w = self._proj_weight("in_proj", hidden)
+        in_w = self.in_proj.weight
         if backend.name == "fused" and not torch.is_grad_enabled():
             from ..ops.fused_bimamba import FUSED_DTYPES, fused_mixer_inference
             dtype = autocast_dtype(hidden.device.type) or torch.promote_types(hidden.dtype, in_w.dtype)
             if dtype in FUSED_DTYPES:
                 # the whole mixer without autograd, holding fewer activations at once
-                return fused_mixer_inference(hidden, in_w, self._proj_weight("out_proj", hidden),
-                                             self._fused_weights(dtype), self.dt_rank, self.d_state)
+                return fused_mixer_inference(hidden, in_w, self.out_proj.weight, self._fused_weights(dtype),
+                                             self.dt_rank, self.d_state)
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
         xz = F.linear(hidden, in_w).transpose(1, 2)
         if backend.name == "fused" and xz.dtype != torch.float64:
@@ -150,8 +137,8 @@ class BiMambaMixer(nn.Module):
             from ..ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
             weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, xz.dtype, a_log=True)
             out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state)
-            return F.linear(out.transpose(1, 2), self._proj_weight("out_proj", out))
+            return F.linear(out.transpose(1, 2), self.out_proj.weight)
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)
         out = (out_f + out_b.flip(-1)) / 2
-        return F.linear(out.transpose(1, 2), self._proj_weight("out_proj", out))
+        return F.linear(out.transpose(1, 2), self.out_proj.weight)

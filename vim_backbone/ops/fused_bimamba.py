@@ -845,14 +845,17 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     walks write their outputs over dt, and u goes before the gate. So at most two (B, L, E) pairs are
     alive (u and dt during the walks; y, z and the gate's output after), where the op under autograd holds
     xz, u, dt and y at once.
-    ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E) in the dtype ``F.linear`` should run in (autocast's,
-    when it is on); options as in :func:`bidirectional_scan_fused`.
+    ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E), the module's parameters: the GEMMs run in the dtype of the
+    prepared ``weights`` (autocast's, when it is on), on copies of the two weights made for the call and dropped
+    with it. Kept in the module between calls instead, Vim-Ti's would hold 10.6 MB (bf16) for good, to save two
+    small kernels a block (H200, bf16, CUDA graphs: 1-2.6% images/s at 224^2, 0.3% at 1024^2, batch 64;
+    docs/RESULTS.md, session 10). Options as in :func:`bidirectional_scan_fused`.
     """
     channels = in_proj_w.shape[0] // 2
-    x = F.linear(hidden, in_proj_w[:channels]).transpose(1, 2)  # (B, E, L) view of (B, L, E) rows
+    dtype = weights.x_proj_w.dtype
+    in_w = in_proj_w.to(dtype)
+    x = F.linear(hidden.to(dtype), in_w[:channels]).transpose(1, 2)  # (B, E, L) view of (B, L, E) rows
     _check_activations(x, x)
-    if weights.x_proj_w.dtype != x.dtype:
-        raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     u = _conv_forward(x, weights.conv_w, weights.conv_b)
     del x
     _, dt, Bm, Cm = _projections(u, weights.x_proj_w, weights.dt_proj_w, dt_rank, d_state, grad=False)
@@ -860,9 +863,9 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
                   chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, store_states=False,
                   y_into_dt=True)
     del u, dt, Bm, Cm
-    out = _gate_sum(y, F.linear(hidden, in_proj_w[channels:]).transpose(1, 2))
-    del y
-    return F.linear(out.transpose(1, 2), out_proj_w)
+    out = _gate_sum(y, F.linear(hidden.to(dtype), in_w[channels:]).transpose(1, 2))
+    del y, in_w
+    return F.linear(out.transpose(1, 2), out_proj_w.to(dtype))
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
