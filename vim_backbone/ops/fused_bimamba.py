@@ -847,9 +847,9 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     xz, u, dt and y at once.
     ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E), the module's parameters: the GEMMs run in the dtype of the
     prepared ``weights`` (autocast's, when it is on), on copies of the two weights made for the call and dropped
-    with it. Kept in the module between calls instead, Vim-Ti's would hold 10.6 MB (bf16) for good, to save two
-    small kernels a block (H200, bf16, CUDA graphs: 1-2.6% images/s at 224^2, 0.3% at 1024^2, batch 64;
-    docs/RESULTS.md, session 10). Options as in :func:`bidirectional_scan_fused`.
+    with it. Kept in the module between calls instead, Vim-Ti's copies held 10.6 MB (bf16) for good, to save two
+    small kernels a block: 1.5% images/s at 224^2 (batch 128), 0.6% at 1024^2 (16), none at batch 64 (H200, bf16,
+    CUDA graphs; docs/RESULTS.md, session 10). Options as in :func:`bidirectional_scan_fused`.
     """
     channels = in_proj_w.shape[0] // 2
     dtype = weights.x_proj_w.dtype
