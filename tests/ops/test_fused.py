@@ -620,7 +620,8 @@ def test_prepare_weights_one_node_matches_composed_autograd(dtype, conv_bias, a_
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     # dt_proj's weight is padded with zero columns up to the first B column of the x_proj output (8 here)
     assert prepared.dt_proj_w.shape == (2, e, 8)
-    torch.testing.assert_close(prepared.dt_proj_w[..., :r], torch.stack([params[6], params[8]]).to(dtype), rtol=0, atol=0)
+    torch.testing.assert_close(prepared.dt_proj_w[..., :r], torch.stack([params[6], params[8]]).to(dtype),
+                               rtol=0, atol=0)
     assert not prepared.dt_proj_w[..., r:].any() and not prepared.x_proj_w[:, r:8].any()
     keep = [i for i, t in enumerate(composed) if t.requires_grad]  # zeros stand in for a missing conv bias
     upstream = [torch.randn(composed[i].shape, generator=g).to(composed[i].dtype) for i in keep]

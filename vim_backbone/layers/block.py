@@ -21,6 +21,7 @@ class VimBlock(nn.Module):
         self.mixer = BiMambaMixer(dim, **mixer_kwargs)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, hidden: torch.Tensor, residual: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, hidden: torch.Tensor,
+                residual: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         normed, residual = self.norm.add_norm(self.drop_path(hidden) if residual is not None else hidden, residual)
         return self.mixer(normed), residual

@@ -502,7 +502,8 @@ class _FusedMixer(torch.autograd.Function):
         if store_states:
             ctx.save_for_backward(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, u, x_dbl, dt, Bm, Cm,
                                   states)
-        ctx.joined, ctx.dt_rank, ctx.d_state, ctx.chunk, ctx.bwd_segments = joined, dt_rank, d_state, chunk, bwd_segments
+        ctx.joined, ctx.dt_rank, ctx.d_state = joined, dt_rank, d_state
+        ctx.chunk, ctx.bwd_segments = chunk, bwd_segments
         return out
 
     @staticmethod
@@ -636,7 +637,8 @@ def _xproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: i
     return torch.cat(parts, dim=1)
 
 
-def _dtproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: int, dtype: torch.dtype) -> torch.Tensor:
+def _dtproj_weight(w_f: torch.Tensor, w_b: torch.Tensor, dt_rank: int, d_state: int,
+                   dtype: torch.dtype) -> torch.Tensor:
     """Both directions' dt_proj weights (E, R) as one (2, E, K), zero columns from R up to K, the first B column
     of the x_proj output (:func:`_xproj_columns`): dt_proj then reads the x_proj output's dt columns with their
     (zero) padding, a reduction of 16-byte rows. With R = 12 (Vim-Ti; Vim-S and -B have 24 and 48, no padding)
@@ -808,8 +810,8 @@ class _PrepareWeights(torch.autograd.Function):
         if g_x_proj is not None:  # drop the padding columns: rows [dt | B | C] of each direction
             b_col, c_col, _ = _xproj_columns(ctx.dt_rank, ctx.d_state)
             n = ctx.d_state
-            g_x_proj = torch.cat([g_x_proj[:, :ctx.dt_rank], g_x_proj[:, b_col:b_col + n], g_x_proj[:, c_col:c_col + n]],
-                                 dim=1)
+            g_x_proj = torch.cat([g_x_proj[:, :ctx.dt_rank], g_x_proj[:, b_col:b_col + n],
+                                  g_x_proj[:, c_col:c_col + n]], dim=1)
         if g_dt_proj is not None:  # and those of dt_proj
             g_dt_proj = g_dt_proj[..., :ctx.dt_rank]
         grads = [None] * 14
