@@ -35,7 +35,7 @@ x_proj output and of xz are each assembled in one tensor.
 import os
 import warnings
 from functools import lru_cache
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -97,6 +97,9 @@ GLUON_OUTPUT_PASS_STAGE = 8
 GLUON_SOFTPLUS_POLY = True
 # gate and sum of the two directions (_gate_sum_kernel): (tokens, channels) a program
 GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
+# the mixer's inference tail, z GEMM + gate + out_proj in one kernel (_gate_out_proj_kernel): rows of (B L) a
+# program, channels a step, warps, pipeline stages
+OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES = 64, 64, 4, 2
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
 
@@ -842,11 +845,11 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     """The mixer's whole forward for inference, (B, L, D) -> (B, L, D): ``out_proj`` of
     :func:`scan_fused_prepared` on ``in_proj(hidden)``, the same values, without autograd.
 
-    It keeps fewer activations alive at once. in_proj's x and z halves come from two GEMMs into tensors of
-    their own: x goes once the conv has read it, and z is made only for the gate, after the walks. The
-    walks write their outputs over dt, and u goes before the gate. So at most two (B, L, E) pairs are
-    alive (u and dt during the walks; y, z and the gate's output after), where the op under autograd holds
-    xz, u, dt and y at once.
+    It keeps fewer activations alive at once. in_proj's x half is a GEMM of its own, and x goes once the
+    conv has read it. The walks write their outputs over dt, and u goes before the tail. The tail, in_proj's
+    z half, the gate and out_proj, is one kernel (:func:`_gate_out_proj`) that writes neither z nor the gate.
+    So at most one (B, L, E) pair is alive (u and dt during the walks, y after), where the op under autograd
+    holds xz, u, dt and y at once.
     ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E), the module's parameters: the GEMMs run in the dtype of the
     prepared ``weights`` (autocast's, when it is on), on copies of the two weights made for the call and dropped
     with it. Kept in the module between calls instead, Vim-Ti's copies held 10.6 MB (bf16) for good, to save two
@@ -865,9 +868,46 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
                   chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, store_states=False,
                   y_into_dt=True)
     del u, dt, Bm, Cm
-    out = _gate_sum(y, F.linear(hidden.to(dtype), in_w[channels:]).transpose(1, 2))
-    del y, in_w
-    return F.linear(out.transpose(1, 2), out_proj_w.to(dtype))
+    return _gate_out_proj(y, hidden.to(dtype), in_w[channels:], out_proj_w.to(dtype))
+
+
+def _out_parts(d: int) -> Tuple[int, int]:
+    """D split into two power-of-two tile widths (each at least 16, tl.dot's least) whose sum covers it:
+    192 -> 128 + 64, 384 -> 256 + 128, 256 -> 128 + 128, 100 -> 64 + 64 (the kernel masks past D)."""
+    d0 = 1 << (max(d, 1).bit_length() - 1)
+    if d0 == d and d >= 32:
+        d0 //= 2
+    d0 = max(16, d0)
+    return d0, max(16, 1 << (max(d - d0, 1) - 1).bit_length())
+
+
+def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out_w: torch.Tensor) -> torch.Tensor:
+    """The mixer's tail without autograd: ``out_proj((y[0] + y[1]) * silu(in_proj_z(hidden)) / 2)`` in one
+    kernel, (B, L, D) in the weights' dtype.
+
+    ``y`` (2, B, E, L) the walks' channels-last outputs, ``hidden`` (B, L, D) the mixer's input in the weights'
+    dtype, ``z_w`` (E, D) in_proj's z rows, ``out_w`` (D, E). Unfused, this is a z GEMM, ``_gate_sum`` and the
+    out_proj GEMM, which write and read back two (B, L, E) tensors; here z and the gate stay in registers (the
+    values are rounded as those tensors would be).
+    """
+    k = load_fused_kernels()
+    _, batch, channels, length = y.shape
+    rows = batch * length
+    y_rows = y.transpose(2, 3).reshape(2, rows, channels)  # a view for the walks' layout
+    h = hidden.reshape(rows, -1)
+    if y_rows.stride(2) != 1:
+        y_rows = y_rows.contiguous()
+    if h.stride(1) != 1:
+        h = h.contiguous()
+    d = h.shape[1]
+    z_w, out_w = z_w.contiguous(), out_w.contiguous()
+    out = torch.empty(rows, d, device=h.device, dtype=out_w.dtype)
+    d0, d1 = _out_parts(d)
+    k._gate_out_proj_kernel[(_cdiv(rows, OUT_BLOCK_M),)](
+        y_rows, h, z_w, out_w, out, rows, channels, d, y_rows.stride(0), y_rows.stride(1), h.stride(0),
+        out.stride(0), BLOCK_M=OUT_BLOCK_M, BLOCK_K=OUT_BLOCK_K, D0=d0, D1=d1, IEEE=out.dtype == torch.float32,
+        F32_DOTS=_interpreting(), FAST=not _interpreting(), num_warps=OUT_NUM_WARPS, num_stages=OUT_NUM_STAGES)
+    return out.view(batch, length, d)
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,

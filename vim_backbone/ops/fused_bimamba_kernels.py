@@ -397,6 +397,65 @@ def _gate_sum_kernel(
 
 
 @triton.jit
+def _gate_out_proj_kernel(
+    y_ptr, h_ptr, wz_ptr, wo_ptr, out_ptr, M, E, D,
+    s_y_d, s_y_m, s_h_m, s_o_m,
+    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, D0: tl.constexpr, D1: tl.constexpr,
+    IEEE: tl.constexpr, F32_DOTS: tl.constexpr, FAST: tl.constexpr,
+):
+    """The mixer's tail for inference, BLOCK_M rows of (B L) a program:
+    ``out = ((y[0] + y[1]) * silu(h @ wz^T) / 2) @ wo^T``.
+
+    ``y`` (2, M, E) rows (the walks' channels-last outputs), ``h`` (M, D) the mixer's input, ``wz`` (E, D)
+    in_proj's z half, ``wo`` (D, E) out_proj, ``out`` (M, D); every row has its last axis contiguous. The
+    z and gate tiles of BLOCK_K channels live only in registers: the (M, E) z and gate tensors of the
+    unfused tail are never written. z and the gate are rounded to the output dtype where the unfused
+    tail stores them, so only the GEMMs' order of summation differs from it. F32_DOTS casts the operands
+    to fp32 before each tl.dot (the interpreter's tl.dot gives wrong values on bf16, Triton 3.8; products
+    of 16-bit values are exact in fp32, so the result is the same up to the order of summation). The D axis is two
+    power-of-two parts, [0, D0) and [D0, D0 + D1) (both masked past D), for Triton's power-of-two tiles.
+    """
+    pid = tl.program_id(0)
+    offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+    mask_m = offs_m < M
+    offs_d0 = tl.arange(0, D0)
+    offs_d1 = D0 + tl.arange(0, D1)
+    mask_d0 = offs_d0 < D
+    mask_d1 = offs_d1 < D
+    offs_k = tl.arange(0, BLOCK_K)
+    h0 = tl.load(h_ptr + offs_m[:, None] * s_h_m + offs_d0[None, :], mask=mask_m[:, None] & mask_d0[None, :],
+                 other=0.0)
+    h1 = tl.load(h_ptr + offs_m[:, None] * s_h_m + offs_d1[None, :], mask=mask_m[:, None] & mask_d1[None, :],
+                 other=0.0)
+    acc0 = tl.zeros((BLOCK_M, D0), tl.float32)
+    acc1 = tl.zeros((BLOCK_M, D1), tl.float32)
+    dot_ty = tl.float32 if F32_DOTS else out_ptr.dtype.element_ty
+    h0 = h0.to(dot_ty)
+    h1 = h1.to(dot_ty)
+    precision: tl.constexpr = "ieee" if IEEE else "tf32"
+    for k0 in range(0, E, BLOCK_K):
+        ks = k0 + offs_k
+        mask_k = ks < E
+        # wz^T's (D, BLOCK_K) parts and wo^T's (BLOCK_K, D) parts
+        wz0 = tl.load(wz_ptr + ks[None, :] * D + offs_d0[:, None], mask=mask_k[None, :] & mask_d0[:, None], other=0.0)
+        wz1 = tl.load(wz_ptr + ks[None, :] * D + offs_d1[:, None], mask=mask_k[None, :] & mask_d1[:, None], other=0.0)
+        z = tl.dot(h0, wz0.to(dot_ty), input_precision=precision)
+        z = tl.dot(h1, wz1.to(dot_ty), z, input_precision=precision)
+        z = z.to(out_ptr.dtype.element_ty).to(tl.float32)
+        mask = mask_m[:, None] & mask_k[None, :]
+        y_p = y_ptr + offs_m[:, None] * s_y_m + ks[None, :]
+        y = tl.load(y_p, mask=mask, other=0.0).to(tl.float32) + tl.load(y_p + s_y_d, mask=mask, other=0.0).to(tl.float32)
+        g = (y * _silu_half(z, FAST)).to(out_ptr.dtype.element_ty).to(dot_ty)
+        wo0 = tl.load(wo_ptr + offs_d0[None, :] * E + ks[:, None], mask=mask_k[:, None] & mask_d0[None, :], other=0.0)
+        wo1 = tl.load(wo_ptr + offs_d1[None, :] * E + ks[:, None], mask=mask_k[:, None] & mask_d1[None, :], other=0.0)
+        acc0 = tl.dot(g, wo0.to(dot_ty), acc0, input_precision=precision)
+        acc1 = tl.dot(g, wo1.to(dot_ty), acc1, input_precision=precision)
+    o_p = out_ptr + offs_m[:, None] * s_o_m
+    tl.store(o_p + offs_d0[None, :], acc0.to(out_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_d0[None, :])
+    tl.store(o_p + offs_d1[None, :], acc1.to(out_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_d1[None, :])
+
+
+@triton.jit
 def _scan_bwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, states_ptr, dout_ptr,
     du_ptr, ddt_ptr, dB_ptr, dC_ptr, dz_ptr, dA_ptr, dD_ptr, dbias_ptr,
