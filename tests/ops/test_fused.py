@@ -520,6 +520,57 @@ def test_out_parts_cover_d_in_power_of_two_tiles():
     assert _out_parts(192) == (128, 64) and _out_parts(384) == (256, 128) and _out_parts(768) == (512, 256)
 
 
+def test_tail_configs_fit_shared_memory():
+    from vim_backbone.ops import fused_bimamba as fb
+    h100 = 232448 - 4096  # sm_90's opt-in limit, less the margin
+    default = (fb.OUT_BLOCK_M, fb.OUT_BLOCK_K, fb.OUT_NUM_STAGES)
+    assert fb._tail_configs(192, 2, h100)[0] == default  # Vim-Ti (D0 + D1 = 192), bf16
+    for d, itemsize in ((192, 2), (384, 2), (768, 2), (192, 4), (768, 4)):
+        configs = fb._tail_configs(d, itemsize, h100)
+        assert fb.tail_shared_memory(*configs[0], d, itemsize) <= h100  # the first fits
+        assert len(configs) == 1 or fb.tail_shared_memory(*configs[1], d, itemsize) <= fb.tail_shared_memory(
+            *configs[0], d, itemsize)  # and what follows is no larger
+    assert fb._tail_configs(768, 2, h100)[0] == (fb.OUT_BLOCK_M, 16, 2)  # Vim-B: narrower steps
+    assert fb._tail_configs(768, 2, 100 * 1024)[0] == (32, 16, 1)  # a GPU with 100 KB
+    assert fb._tail_configs(192, 2, None)[0] == default and len(fb._tail_configs(192, 2, None)) > 1
+    # what Triton 3.6 reported needing on an H100 for five configs at D = 192, bf16 (docs/RESULTS.md, session 11)
+    assert fb.tail_shared_memory(64, 128, 2, 192, 2) == 253952 and fb.tail_shared_memory(128, 64, 3, 192, 2) == 262144
+
+
+def test_tail_falls_back_when_triton_runs_out_of_shared_memory(monkeypatch):
+    # a launch that Triton refuses for shared memory moves on to the next config, and later calls start there;
+    # any other error is raised
+    from vim_backbone.ops import fused_bimamba as fb
+
+    class OutOfResources(Exception):
+        pass
+
+    launched = []
+
+    class Kernel:
+        def __getitem__(self, grid):
+            def launch(*args, BLOCK_M, BLOCK_K, num_stages, **kw):
+                launched.append((BLOCK_M, BLOCK_K, num_stages))
+                if len(launched) == 1:
+                    raise OutOfResources("shared memory")
+                if BLOCK_K == -1:
+                    raise ValueError("not a resource error")
+            return launch
+
+    monkeypatch.setattr(fb, "load_fused_kernels", lambda: type("K", (), {"_gate_out_proj_kernel": Kernel()}))
+    monkeypatch.setattr(fb, "_tail_start", {})
+    y = torch.zeros(2, 1, 8, 3).transpose(2, 3)
+    args = (y, torch.zeros(1, 3, 16), torch.zeros(8, 16), torch.zeros(16, 8))
+    fb._gate_out_proj(*args)
+    configs = fb._tail_configs(32, 4, None)
+    assert launched == configs[:2]
+    fb._gate_out_proj(*args)
+    assert launched == configs[:2] + configs[1:2]  # starts at the config that ran
+    monkeypatch.setattr(fb, "OUT_BLOCK_K", -1)
+    with pytest.raises(ValueError):
+        fb._gate_out_proj(*args)
+
+
 def test_weight_grad_matches_batched_linear():
     # the x_proj / dt_proj weight gradients of both directions, one GEMM a direction: autograd's values
     from vim_backbone.ops.fused_bimamba import _weight_grad

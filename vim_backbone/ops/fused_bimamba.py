@@ -98,8 +98,11 @@ GLUON_SOFTPLUS_POLY = True
 # gate and sum of the two directions (_gate_sum_kernel): (tokens, channels) a program
 GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
 # the mixer's inference tail, z GEMM + gate + out_proj in one kernel (_gate_out_proj_kernel): rows of (B L) a
-# program, channels a step, warps, pipeline stages
-OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES = 64, 64, 4, 2
+# program, channels a step, warps, pipeline stages. H100, bf16, D = 192, E = 384, 24 configs (docs/RESULTS.md,
+# session 11): 64 x 32 on 4 warps, 3 stages took 0.71x / 0.67x / 0.89x the unfused tail's time at B L = 64 x 4097 /
+# 16 x 4097 / 128 x 197; 64 x 64, 2 stages 1.08x / 1.03x / 1.15x. Smaller where shared memory is short
+# (_tail_config)
+OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES = 64, 32, 4, 3
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
 
@@ -903,11 +906,55 @@ def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out
     z_w, out_w = z_w.contiguous(), out_w.contiguous()
     out = torch.empty(rows, d, device=h.device, dtype=out_w.dtype)
     d0, d1 = _out_parts(d)
-    k._gate_out_proj_kernel[(_cdiv(rows, OUT_BLOCK_M),)](
-        y_rows, h, z_w, out_w, out, rows, channels, d, y_rows.stride(0), y_rows.stride(1), h.stride(0),
-        out.stride(0), BLOCK_M=OUT_BLOCK_M, BLOCK_K=OUT_BLOCK_K, D0=d0, D1=d1, IEEE=out.dtype == torch.float32,
-        F32_DOTS=_interpreting(), FAST=not _interpreting(), num_warps=OUT_NUM_WARPS, num_stages=OUT_NUM_STAGES)
+    configs = _tail_configs(d0 + d1, out.element_size(), _shared_memory_limit(h.device))
+    key = (tuple(configs), d0 + d1, out.element_size(), h.device)
+    for i in range(_tail_start.get(key, 0), len(configs)):
+        block_m, block_k, stages = configs[i]
+        try:
+            k._gate_out_proj_kernel[(_cdiv(rows, block_m),)](
+                y_rows, h, z_w, out_w, out, rows, channels, d, y_rows.stride(0), y_rows.stride(1), h.stride(0),
+                out.stride(0), BLOCK_M=block_m, BLOCK_K=block_k, D0=d0, D1=d1, IEEE=out.dtype == torch.float32,
+                F32_DOTS=_interpreting(), FAST=not _interpreting(), num_warps=OUT_NUM_WARPS, num_stages=stages)
+        except Exception as err:  # a Triton whose shared memory use the estimate misjudges: the next config
+            if type(err).__name__ != "OutOfResources" or i == len(configs) - 1:
+                raise
+        else:
+            _tail_start[key] = i
+            break
     return out.view(batch, length, d)
+
+
+_tail_start = {}  # (configs, D0 + D1, itemsize, device) -> index of the config that ran
+
+
+def tail_shared_memory(block_m: int, block_k: int, stages: int, d: int, itemsize: int) -> int:
+    """Bytes of shared memory Triton gives ``_gate_out_proj_kernel`` (sm_90, Triton 3.6; ``d`` = D0 + D1): the
+    (BLOCK_M, D) input tile and two (D, BLOCK_K) weight tiles, plus each stage past the first holding both
+    weight tiles and both y tiles. It matches the five sizes Triton reported for D = 192 in bf16 exactly
+    (docs/RESULTS.md, session 11)."""
+    return itemsize * (block_m * d + 2 * d * block_k + (stages - 1) * 2 * block_k * (d + block_m))
+
+
+def _tail_configs(d: int, itemsize: int, limit: Optional[int]) -> list:
+    """(BLOCK_M, BLOCK_K, stages) configs of the tail to try in turn: the defaults, then ever smaller ones
+    (fewer stages first, then narrower steps, then fewer rows), from the first that fits ``limit`` bytes of
+    shared memory by :func:`tail_shared_memory` (all of them when ``limit`` is None; the last if none fits)."""
+    sizes = [(OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_STAGES), (OUT_BLOCK_M, OUT_BLOCK_K, 2), (OUT_BLOCK_M, 16, 2),
+             (OUT_BLOCK_M, 16, 1), (32, 16, 1), (16, 16, 1)]
+    sizes = list(dict.fromkeys(sizes))  # defaults already small: no repeats
+    if limit is None:
+        return sizes
+    first = next((i for i, c in enumerate(sizes) if tail_shared_memory(*c, d, itemsize) <= limit), len(sizes) - 1)
+    return sizes[first:]
+
+
+@lru_cache(maxsize=None)
+def _shared_memory_limit(device: torch.device) -> Optional[int]:
+    """Shared memory one program may use on ``device``, less 4 KB of margin; None on CPU."""
+    if device.type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return getattr(props, "shared_memory_per_block_optin", 48 * 1024) - 4096
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
