@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-POINTERS = ("u_ptr", "dt_ptr", "y_ptr", "dtw_ptr")
+POINTERS = ("u_ptr", "dt_ptr", "y_ptr")
 FP32_POINTERS = ("B_ptr", "C_ptr", "A_ptr", "D_ptr", "bias_ptr", "states_ptr", "seg_h_ptr", "seg_dt_ptr")
 # strides of 1 are specialised to constants by Triton's launcher: the channel (and state) strides of
 # the channels-last tensors the fused op passes, and A's state stride in the output pass (its channel
@@ -38,11 +38,10 @@ COUNTED = ("MUFU", "SHFL", "BAR", "LDG", "STG")
 
 
 def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16", store_states: bool = False,
-                    n_state: int = 16, kernel: str = "triton", state_pass: bool = False, dt_k: int = 0):
+                    n_state: int = 16, kernel: str = "triton", state_pass: bool = False):
     """The compiled forward walk (``_scan_fwd_kernel``, or with ``kernel="gluon"`` ``_scan_fwd_gluon_kernel``)
     for one tile shape: its output pass, or with ``state_pass`` its segment-state pass (4 segments of 4
-    pieces), each with the stage (Gluon) the fused op launches it with. ``dt_k`` (Gluon): dt_proj inside, on a
-    rank padded to ``dt_k`` (the DT_K of the kernel; 0: dt read whole)."""
+    pieces), each with the stage (Gluon) the fused op launches it with."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -59,7 +58,7 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
         consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e,
                       STAGE=fb.GLUON_STATE_PASS_STAGE if state_pass else fb.GLUON_OUTPUT_PASS_STAGE,
-                      POLY=fb.GLUON_SOFTPLUS_POLY, DT_K=dt_k)
+                      POLY=fb.GLUON_SOFTPLUS_POLY)
     else:
         from vim_backbone.ops import fused_bimamba_kernels as k
         fn, source = k._scan_fwd_kernel, ASTSource
@@ -127,8 +126,6 @@ def main(argv=None):
     p.add_argument("--store-states", action="store_true", help="the training variant (saves chunk states)")
     p.add_argument("--kernel", default="triton", choices=["triton", "gluon"], help="which forward walk")
     p.add_argument("--state-pass", action="store_true", help="the segment-state pass instead of the output pass")
-    p.add_argument("--dt-k", type=int, default=0,
-                   help="Gluon: dt_proj inside the walk on this padded rank (16 for Vim-Ti; 0: dt read whole)")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET") == "1":
@@ -140,7 +137,7 @@ def main(argv=None):
     for cfg in args.configs:
         block_e, warps = (int(v) for v in cfg.split(":"))
         st = sass_stats(compile_forward(block_e, warps, args.arch, args.dtype, args.store_states,
-                                        kernel=args.kernel, state_pass=args.state_pass, dt_k=args.dt_k))
+                                        kernel=args.kernel, state_pass=args.state_pass))
         rows.append(dict(block_e=block_e, num_warps=warps, **st))
         print(f"| {block_e} | {warps} | {st['registers']} | {st['spill_bytes']} | {st['instructions']} | "
               + " | ".join(str(st[op]) for op in COUNTED + ("loop_instructions", "loop_MUFU"))

@@ -443,8 +443,6 @@ def _mixer_inference_case(monkeypatch, b, l, d=16, dtype=torch.bfloat16, segment
         weights = mixer._fused_weights(dtype)
         args = (h, mixer.in_proj.weight, mixer.out_proj.weight, weights, mixer.dt_rank, mixer.d_state)
         walks, seen = fb._walks, []
-        # with dt_proj in the walk (the Gluon walk, 16-bit) there is no dt tensor to write over
-        over_dt = not (fb.forward_kind() == "gluon" and fb.walk_dt_proj(dtype))
 
         def spy(u, dt, *rest, **kw):  # records whether the outputs went over dt
             y, states = walks(u, dt, *rest, **kw)
@@ -453,10 +451,10 @@ def _mixer_inference_case(monkeypatch, b, l, d=16, dtype=torch.bfloat16, segment
 
         monkeypatch.setattr(fb, "_walks", spy)
         out = fb.fused_mixer_inference(*args, segments=segments)
-        assert seen == [over_dt]
+        assert seen == [True]
         monkeypatch.setattr(fb, "y_strides", lambda *shape: None)  # no layout matches: y gets its own tensor
         separate = fb.fused_mixer_inference(*args, segments=segments)
-        assert seen == [over_dt, False]
+        assert seen == [True, False]
         assert torch.equal(mixer(h), fb.fused_mixer_inference(*args))  # the mixer's inference path is this function
         assert seen == [True, False, False, False]
     assert out.dtype == dtype and torch.equal(out, separate)
@@ -473,58 +471,6 @@ def test_fused_mixer_inference(monkeypatch, dtype, segments):
 @pytest.mark.parametrize("b, l, d", [(2, 4097, 192), (16, 1025, 192), (64, 197, 384)])
 def test_fused_mixer_inference_gpu(monkeypatch, b, l, d):
     _mixer_inference_case(monkeypatch, b=b, l=l, d=d)
-
-
-def _walk_dt_proj_case(b, l, e, r, segments, n=16):
-    # the walks given dt_proj's input and weight against the walks given dt: under the interpreter (the Triton
-    # walk) dt comes from the same GEMM, so the outputs are equal; the Gluon walk runs dt_proj on the tensor
-    # cores, in another order of summation over the rank, before dt's rounding to bf16
-    from vim_backbone.ops import fused_bimamba as fb
-    g = torch.Generator().manual_seed(0)
-    dtype = torch.bfloat16
-    k = fb._xproj_columns(r, n)[0]
-    u = torch.randn(2, b, l, e, generator=g).to(DEVICE, dtype).transpose(2, 3)
-    x_proj_w = fb._xproj_weight(*(torch.randn(r + 2 * n, e, generator=g) / e ** 0.5 for _ in range(2)), r, n,
-                                dtype).to(DEVICE)
-    dt_w = fb._dtproj_weight(*(torch.randn(e, r, generator=g) / r ** 0.5 for _ in range(2)), r, n, dtype).to(DEVICE)
-    assert dt_w.shape == (2, e, k)
-    A = (-torch.rand(2, e, n, generator=g) * n - 0.5).to(DEVICE)
-    D = torch.randn(2, e, generator=g).to(DEVICE)
-    bias = (torch.randn(2, e, generator=g) * 0.5 - 2.0).to(DEVICE)
-    _, dt, Bm, Cm = fb._projections(u, x_proj_w, dt_w, r, n, grad=False)
-    _, dt_in, Bm2, Cm2 = fb._projections(u, x_proj_w, dt_w, r, n, grad=False, dt_input=True)
-    assert dt_in.shape == (2, b, k, l) and torch.equal(Bm, Bm2) and torch.equal(Cm, Cm2)
-    opts = (dtype, fb.DEFAULT_BLOCK_E, fb.DEFAULT_CHUNK, fb.DEFAULT_NUM_WARPS, segments, False)
-    y, _ = fb._walks(u, dt, Bm, Cm, A, D, bias, *opts)
-    y_in, _ = fb._walks(u, dt_in, Bm, Cm, A, D, bias, *opts, dt_w=dt_w)
-    if fb.forward_kind() == "gluon":
-        assert _rel_err(y_in, y.float()) < 1e-2
-    else:
-        assert torch.equal(y_in, y)
-
-
-@pytest.mark.parametrize("b, l, e, r, segments", [(1, 37, 40, 12, 1), (2, 70, 32, 24, 3)])
-def test_walks_apply_dt_proj(b, l, e, r, segments):
-    _walk_dt_proj_case(b, l, e, r, segments)
-
-
-@cuda_only
-@pytest.mark.parametrize("b, l, e, r, segments", [(16, 4097, 384, 12, None), (2, 1025, 200, 24, 3),
-                                                  (3, 197, 768, 48, None), (1, 5, 64, 12, 1)])
-def test_walks_apply_dt_proj_gpu(monkeypatch, b, l, e, r, segments):
-    monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
-    _walk_dt_proj_case(b, l, e, r, segments)
-
-
-def test_walk_dt_proj_switch(monkeypatch):
-    from vim_backbone.ops.fused_bimamba import walk_dt_proj
-    assert walk_dt_proj(torch.bfloat16) and walk_dt_proj(torch.float16) and not walk_dt_proj(torch.float32)
-    assert not walk_dt_proj(torch.bfloat16, block_e=4, num_warps=1)  # not a whole mma column
-    monkeypatch.setenv("VIM_FUSED_WALK_DT_PROJ", "0")
-    assert not walk_dt_proj(torch.bfloat16)
-    monkeypatch.setenv("VIM_FUSED_WALK_DT_PROJ", "yes")
-    with pytest.raises(ValueError):
-        walk_dt_proj(torch.bfloat16)
 
 
 def _gate_out_proj_case(b, l, d, e, dtype):

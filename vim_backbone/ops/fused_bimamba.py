@@ -263,19 +263,14 @@ def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num
 
 
 def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, chunk: int, num_warps: int,
-           segments: Optional[int], store_states: bool, y_into_dt: bool = False,
-           dt_w: Optional[torch.Tensor] = None):
+           segments: Optional[int], store_states: bool, y_into_dt: bool = False):
     """Both directions' walks: their outputs ``y`` (2, B, E, L) before the gate, channels-last, in
     ``out_dtype``, and the chunk-entry states as :func:`_scan_forward` returns them.
 
     ``y_into_dt``: the walks write their outputs over dt where its layout and dtype allow (one fewer
     (2, B, L, E) tensor alive; the caller's dt is lost). Safe because the program that writes a token's
     outputs is the only one that reads that token's dt, and it has read it by then (the segment-state
-    pass, which reads dt too, runs before, as a separate launch).
-
-    ``dt_w`` (2, E, K): ``dt`` is then dt_proj's input, (2, B, K, L) views of the x_proj output's first K
-    columns, and ``dt_w`` dt_proj's weight (FusedWeights.dt_proj_w). The Gluon walk applies dt_proj itself
-    (16-bit dtypes; :func:`walk_dt_proj`); otherwise dt comes from dt_proj's GEMM first."""
+    pass, which reads dt too, runs before, as a separate launch)."""
     k = load_fused_kernels()
     _, batch, channels, length = u.shape
     state = A.shape[-1]
@@ -291,7 +286,7 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
         pieces = 1
     # per-direction outputs (before the gate), channels-last like u; _gate_sum gates and sums them into
     # the (B, L, E) rows the caller's out_proj reads without a copy
-    if y_into_dt and dt_w is None and dt.dtype == out_dtype and dt.stride() == y_strides(batch, channels, length):
+    if y_into_dt and dt.dtype == out_dtype and dt.stride() == y_strides(batch, channels, length):
         y = dt
     else:
         y = torch.empty(2, batch, length, channels, device=u.device, dtype=out_dtype).transpose(2, 3)
@@ -303,26 +298,17 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
         seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
         seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
     grid = (_cdiv(channels, block_e), batch, 2 * segments)
-    dt_low = dt_w is not None and walk_dt_proj(dt.dtype, block_e, num_warps)
+    strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *y.stride())
+
+    def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
+        return (u, dt, Bm, Cm, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
+                seg_len, sub_len, *A_.stride(), *strides)
 
     def walk(kind: str):
-        in_walk = dt_low and kind == "gluon"  # dt_proj in the walk
-        dt_ = dt
-        if dt_w is not None and not in_walk:
-            dt_ = _dt_proj(dt.transpose(2, 3).reshape(2, batch * length, -1), dt_w, batch, length)
-        strides = (*u.stride(), *dt_.stride(), *Bm.stride(), *Cm.stride(), *y.stride())
-        extra = ()
-
-        def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
-            return (u, dt_, Bm, Cm, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
-                    seg_len, sub_len, *A_.stride(), *strides, *extra)
-
         if kind == "gluon":
             kernel = load_gluon_kernels()._scan_fwd_gluon_kernel
             split = 32 * num_warps // block_e  # lanes a channel's states are spread over
-            extra = (dt_w, dt_w.shape[-1]) if in_walk else (y, 0)  # dt_proj's weight and rank (else unused)
-            common = dict(NUM_WARPS=num_warps, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY,
-                          DT_K=_cdiv(dt_w.shape[-1], 16) * 16 if in_walk else 0)
+            common = dict(NUM_WARPS=num_warps, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
             state_pass = dict(common, STAGE=GLUON_STATE_PASS_STAGE)
             output_pass = dict(common, STAGE=GLUON_OUTPUT_PASS_STAGE)
         else:
@@ -338,7 +324,7 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
                      SEGMENTS=segments, SUB=pieces, WRITE_Y=True, num_warps=num_warps, **output_pass)
 
     kind = forward_kind(block_e, num_warps)
-    variant = (store_states, segments > 1, u.dtype, Bm.dtype, state, block_e, num_warps, dt_low)
+    variant = (store_states, segments > 1, u.dtype, Bm.dtype, state, block_e, num_warps)
     if kind == "gluon" and variant not in _gluon_ran and os.environ.get("VIM_FUSED_FORWARD", "auto") == "auto":
         # Gluon is experimental: where this Triton fails to build (or run) a variant of the walk the first time,
         # the Triton walk takes over, with one warning; once a variant ran, its errors are real ones
@@ -352,21 +338,6 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
     else:
         walk(kind)
     return y, (states if store_states else None)
-
-
-def walk_dt_proj(dtype: torch.dtype, block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WARPS) -> bool:
-    """Whether the Gluon walk applies dt_proj itself, on the tensor cores (``VIM_FUSED_WALK_DT_PROJ`` = 1,
-    the default, or 0): for 16-bit activations and tiles of whole 8-channel mma columns a warp. The walk
-    kind is decided apart (:func:`forward_kind`); the Triton walk reads a dt that dt_proj's GEMM wrote."""
-    on = os.environ.get("VIM_FUSED_WALK_DT_PROJ", "1")
-    if on not in ("0", "1"):
-        raise ValueError(f"VIM_FUSED_WALK_DT_PROJ must be 0 or 1, got {on!r}")
-    return on == "1" and dtype in (torch.float16, torch.bfloat16) and block_e % (8 * num_warps) == 0
-
-
-def _dt_proj(dt_in: torch.Tensor, dt_proj_w: torch.Tensor, batch: int, length: int) -> torch.Tensor:
-    """dt (2, B, E, L), channels-last, from dt_proj's input rows ``dt_in`` (2, B L, K) and weight (2, E, K)."""
-    return torch.bmm(dt_in, dt_proj_w.transpose(1, 2)).view(2, batch, length, -1).transpose(2, 3)
 
 
 def y_strides(batch: int, channels: int, length: int) -> tuple:
@@ -485,18 +456,14 @@ def _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank: int, d_state:
     return (u, *_projections(u, x_proj_w, dt_proj_w, dt_rank, d_state, grad))
 
 
-def _projections(u, x_proj_w, dt_proj_w, dt_rank: int, d_state: int, grad: bool, dt_input: bool = False):
-    """x_dbl, dt, B, C of :func:`_mixer_inputs` from u; with ``dt_input``, dt_proj's input (2, B, K, L) in
-    place of dt (views of x_dbl's first K columns, for the walks to apply dt_proj: :func:`_walks`)."""
+def _projections(u, x_proj_w, dt_proj_w, dt_rank: int, d_state: int, grad: bool):
+    """x_dbl, dt, B, C of :func:`_mixer_inputs` from u."""
     _, batch, channels, length = u.shape
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
     b_col, c_col, _ = _xproj_columns(dt_rank, d_state)
     x_dbl = torch.bmm(rows, x_proj_w.transpose(1, 2))
     # dt_proj reads the dt columns with their zero padding (dt_proj_w is padded to match, _dtproj_weight)
-    if dt_input:
-        dt = x_dbl[..., :b_col].view(2, batch, length, b_col).transpose(2, 3)
-    else:
-        dt = _dt_proj(x_dbl[..., :b_col], dt_proj_w, batch, length)
+    dt = torch.bmm(x_dbl[..., :b_col], dt_proj_w.transpose(1, 2)).view(2, batch, length, channels).transpose(2, 3)
     # every lane loads the same B_t, C_t at every token
     bc = x_dbl[..., b_col:c_col + d_state]
     if bc_dtype(grad) == "float32":
@@ -899,13 +866,10 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     _check_activations(x, x)
     u = _conv_forward(x, weights.conv_w, weights.conv_b)
     del x
-    block_e, num_warps = block_e or DEFAULT_BLOCK_E, num_warps or DEFAULT_NUM_WARPS
-    in_walk = forward_kind(block_e, num_warps) == "gluon" and walk_dt_proj(u.dtype, block_e, num_warps)
-    _, dt, Bm, Cm = _projections(u, weights.x_proj_w, weights.dt_proj_w, dt_rank, d_state, grad=False,
-                                 dt_input=in_walk)
-    y, _ = _walks(u, dt, Bm, Cm, weights.A, weights.D, weights.dt_bias, u.dtype, block_e, chunk or DEFAULT_CHUNK,
-                  num_warps, segments, store_states=False, y_into_dt=True,
-                  dt_w=weights.dt_proj_w if in_walk else None)
+    _, dt, Bm, Cm = _projections(u, weights.x_proj_w, weights.dt_proj_w, dt_rank, d_state, grad=False)
+    y, _ = _walks(u, dt, Bm, Cm, weights.A, weights.D, weights.dt_bias, u.dtype, block_e or DEFAULT_BLOCK_E,
+                  chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, store_states=False,
+                  y_into_dt=True)
     del u, dt, Bm, Cm
     return _gate_out_proj(y, hidden.to(dtype), in_w[channels:], out_proj_w.to(dtype))
 

@@ -23,7 +23,6 @@ it off).
 """
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
-from triton.experimental.gluon.language.nvidia.ampere import mma_v2
 
 # a barrier across the program's warps: ``thread_barrier`` in Triton 3.6, ``barrier`` from 3.7
 _cta_barrier = gl.barrier if hasattr(gl, "barrier") else gl.thread_barrier
@@ -63,24 +62,18 @@ def _softplus(x, POLY: gl.constexpr):
 
 
 @gluon.jit
-def _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l, t_first, step, L, k_e, k_n, k_r, mask_r,
-                WRITE_Y: gl.constexpr, DT_K: gl.constexpr):
+def _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l, t_first, step, L, k_e, k_n,
+                WRITE_Y: gl.constexpr):
     """The operand tiles of the STAGE tokens from ``t_first`` on in walk order (``step`` = +1 or -1): u and dt
     (STAGE, BLOCK_E), B and C (STAGE, N) in fp32. Tokens are clamped into [0, L): steps outside the walk are
-    no-ops in _step. The state pass needs no C (B stands in). With DT_K, dt is its low-rank input instead,
-    a (MMA_M, DT_K) tile of the x_proj output (rows ``k_r``, columns masked by ``mask_r``), as the mma reads it."""
+    no-ops in _step. The state pass needs no C (B stands in)."""
     te = gl.minimum(gl.maximum(t_first + k_e * step, 0), L - 1)[:, None]
     tn = gl.minimum(gl.maximum(t_first + k_n * step, 0), L - 1)[:, None]
     B = gl.load(B_tp + tn * s_B_l).to(gl.float32)
     C = B
     if WRITE_Y:
         C = gl.load(C_tp + tn * s_C_l).to(gl.float32)
-    if DT_K > 0:
-        tr = gl.minimum(gl.maximum(t_first + k_r * step, 0), L - 1)[:, None]
-        dt = gl.load(dt_tp + tr * s_dt_l, mask=mask_r, other=0.0)
-    else:
-        dt = gl.load(dt_tp + te * s_dt_l)
-    return gl.load(u_tp + te * s_u_l), dt, B, C
+    return gl.load(u_tp + te * s_u_l), gl.load(dt_tp + te * s_dt_l), B, C
 
 
 @gluon.jit
@@ -108,23 +101,14 @@ def _scan_fwd_gluon_kernel(
     s_B_d, s_B_b, s_B_n, s_B_l,
     s_C_d, s_C_b, s_C_n, s_C_l,
     s_y_d, s_y_b, s_y_e, s_y_l,
-    dtw_ptr, k_dt,
     N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
     SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
-    STAGE: gl.constexpr, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False, DT_K: gl.constexpr = 0,
+    STAGE: gl.constexpr, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False,
 ):
     """``_scan_fwd_kernel`` with the state tile laid out a channel a lane: SPLIT = 1, BLOCK_E = 32 NUM_WARPS.
     With SPLIT = 2 or 4 a channel's N states are split over that many neighbouring lanes (BLOCK_E =
     32 NUM_WARPS / SPLIT): more programs, at the price of the per-channel work done SPLIT times and a
-    shuffle or two in the output's sum over the states.
-
-    DT_K > 0: dt_proj runs here. ``dt_ptr`` and its strides then address dt's low-rank input (2, B, k_dt, L),
-    the x_proj output's first ``k_dt`` columns (16-bit), and ``dtw_ptr`` the dt_proj weight (2, E, k_dt)
-    (FusedWeights.dt_proj_w); DT_K is k_dt rounded up to 16. Each group's (STAGE, BLOCK_E) dt tile is one
-    tensor-core product, (MMA_M, DT_K) x (DT_K, BLOCK_E) with MMA_M = max(16, STAGE) tokens, rounded to the
-    16-bit dtype where dt_proj's GEMM writes it, and staged like a loaded one: the (B, L, E) dt tensor of
-    each direction is neither written nor read.
-    """
+    shuffle or two in the output's sum over the states."""
     TILE: gl.constexpr = gl.BlockedLayout([N // SPLIT, 1], [SPLIT, 32 // SPLIT], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)  # (BLOCK_E,): a channel a lane (SPLIT lanes)
     ST: gl.constexpr = gl.SliceLayout(1, TILE)  # (N,): every lane holds all N (its N / SPLIT)
@@ -187,52 +171,29 @@ def _scan_fwd_gluon_kernel(
     k_e = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_E))
     k_n = gl.arange(0, STAGE, layout=gl.SliceLayout(1, LD_N))
     u_tp = (u_ptr + d * s_u_d + pid_b * s_u_b + e_ld * s_u_e)[None, :]
-    MMA_M: gl.constexpr = 16 if STAGE < 16 else STAGE
-    MMA: gl.constexpr = gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[1, NUM_WARPS], instr_shape=[16, 8])
-    OP_A: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=MMA, k_width=2)
-    OP_B: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=MMA, k_width=2)
-    if DT_K > 0:
-        # dt_proj's weight as the mma's (DT_K, BLOCK_E) operand, for the whole walk; rank columns past k_dt are 0
-        r_w = gl.arange(0, DT_K, layout=gl.SliceLayout(1, OP_B))
-        e_w = gl.minimum(pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, OP_B)), E - 1)
-        w_dt = gl.load(dtw_ptr + (d * E + e_w[None, :]) * k_dt + r_w[:, None], mask=(r_w < k_dt)[:, None],
-                       other=0.0)
-        r_a = gl.arange(0, DT_K, layout=gl.SliceLayout(0, OP_A))
-        k_r = gl.arange(0, MMA_M, layout=gl.SliceLayout(1, OP_A))
-        mask_r = (r_a < k_dt)[None, :]
-        dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + r_a * s_dt_e)[None, :]
-    else:
-        w_dt = 0.0
-        k_r = k_e
-        mask_r = True
-        dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_ld * s_dt_e)[None, :]
+    dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_ld * s_dt_e)[None, :]
     B_tp = (B_ptr + d * s_B_d + pid_b * s_B_b + n_ld * s_B_n)[None, :]
     C_tp = (C_ptr + d * s_C_d + pid_b * s_C_b + n_ld * s_C_n)[None, :]
     u_s = gl.allocate_shared_memory(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
-    DT_ROWS: gl.constexpr = MMA_M if DT_K > 0 else STAGE
-    dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [DT_ROWS, BLOCK_E], SMEM)
+    dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], SMEM)
     B_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
     C_s = gl.allocate_shared_memory(gl.float32, [STAGE, N], SMEM)
     u_r = u_s._reinterpret(u_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
-    dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [DT_ROWS, BLOCK_E], ROWS)
+    dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [STAGE, BLOCK_E], ROWS)
     B_r = B_s._reinterpret(gl.float32, [STAGE, N], ROWS)
     C_r = C_s._reinterpret(gl.float32, [STAGE, N], ROWS)
     nu, ndt, nB, nC = _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l, t0 + i_begin * step, step, L,
-                                  k_e, k_n, k_r, mask_r, WRITE_Y, DT_K)
+                                  k_e, k_n, WRITE_Y)
     for i in range(i_begin, i_end, STAGE):
-        if DT_K > 0:  # dt_proj on the tensor cores (rows past STAGE belong to the next group: unused)
-            dt_tile = mma_v2(ndt, w_dt, gl.zeros([MMA_M, BLOCK_E], gl.float32, MMA)).to(dt_ptr.dtype.element_ty)
-        else:
-            dt_tile = ndt
         _cta_barrier()  # the previous group's reads are done
         u_s.store(nu)
-        dt_s.store(dt_tile)
+        dt_s.store(ndt)
         B_s.store(nB)
         if WRITE_Y:
             C_s.store(nC)
         _cta_barrier()
         nu, ndt, nB, nC = _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l,
-                                      t0 + (i + STAGE) * step, step, L, k_e, k_n, k_r, mask_r, WRITE_Y, DT_K)
+                                      t0 + (i + STAGE) * step, step, L, k_e, k_n, WRITE_Y)
         for k in gl.static_range(STAGE):
             u = u_r.index(k).load(CH).to(gl.float32)
             dt_raw = dt_r.index(k).load(CH).to(gl.float32)
