@@ -96,58 +96,6 @@ def test_intermediates_last_normed_equals_forward_features_and_drops_cls_from_mi
         m.forward_intermediates(x, indices=[4])
 
 
-def _loop_and_chain(m, x, **intermediates):
-    # the model's outputs as the block loop computes them (a hook on a block turns the chain off) and as the
-    # chain of mixers does (each handing on the next block's normalised input)
-    with torch.no_grad():
-        assert m._chained()
-        chain = m.forward_features(x), m.forward_intermediates(x, **intermediates)
-        handle = m.layers[1].register_forward_hook(lambda *args: None)
-        assert not m._chained()
-        loop = m.forward_features(x), m.forward_intermediates(x, **intermediates)
-        handle.remove()
-    return loop, chain
-
-
-@pytest.mark.parametrize("backend", ["reference", "fused"])
-def test_chained_blocks_match_the_block_loop(backend):
-    from vim_backbone.ops.fused_bimamba import fused_available
-    if backend == "fused" and not fused_available(torch.device("cpu")):
-        pytest.skip("fused backend needs Triton (TRITON_INTERPRET=1 on CPU)")
-    torch.manual_seed(0)
-    m = tiny(scan_backend=backend, depth=3).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    x = torch.randn(2, 3, 48, 64)
-    (f_loop, (o_loop, i_loop)), (f_chain, (o_chain, i_chain)) = _loop_and_chain(m, x, indices=[0, 2], norm=False)
-    if backend == "reference":  # the same operations in the same order
-        assert torch.equal(f_loop, f_chain) and torch.equal(o_loop, o_chain)
-        assert all(torch.equal(a, b) for a, b in zip(i_loop, i_chain))
-    else:  # the fused tail's add and norm: the same values up to the order of sums
-        for a, b in [(f_loop, f_chain), (o_loop, o_chain), *zip(i_loop, i_chain)]:
-            assert a.shape == b.shape and (a - b).abs().max() < 1e-4 * max(1.0, a.abs().max().item())
-    assert len(i_chain) == 2 and torch.equal(f_chain, o_chain)
-    # normalised features and the cls token, returned early
-    (_, (_, n_loop)), (_, (_, n_chain)) = _loop_and_chain(m, x, indices=[1], norm=True, return_cls=True)
-    assert (n_loop[0][0] - n_chain[0][0]).abs().max() < 1e-4 and (n_loop[0][1] - n_chain[0][1]).abs().max() < 1e-4
-
-
-def test_chain_only_for_inference_without_hooks():
-    m = tiny().eval()
-    assert not m._chained()  # gradients on
-    with torch.no_grad():
-        assert m._chained()
-        m.train()
-        assert not m._chained()  # drop path may drop
-        m.eval()
-        handle = m.layers[0].mixer.register_forward_pre_hook(lambda *args: None)
-        assert not m._chained()  # the chain would not call it
-        handle.remove()
-        m.prune_intermediate_layers(indices=[1], prune_norm=True)
-        assert not m._chained()  # norm_f is an Identity
-
-
 def test_no_class_token_model():
     m = tiny(class_token=False, num_classes=0).eval()
     assert m.cls_token is None and m.pos_embed.shape == (1, 16, 32)

@@ -1,14 +1,13 @@
 """Bidirectional Mamba mixer ("bimamba v2" with divide-out), parameter names as released."""
 import math
-import os
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops import ScanBackend, get_backend
-from .norm import RMSNorm, autocast_dtype, upcast
+from .norm import autocast_dtype, upcast
 
 
 class BiMambaMixer(nn.Module):
@@ -117,25 +116,17 @@ class BiMambaMixer(nn.Module):
         state.pop("_kept", None)  # derived state (_keep)
         return state
 
-    def _fused_inference_dtype(self, hidden: torch.Tensor, backend: ScanBackend) -> Optional[torch.dtype]:
-        """The dtype of the fused op's whole-mixer inference path for ``hidden``, or None where it does not run
-        (another backend, gradients on, a dtype the fused op does not take)."""
-        if backend.name != "fused" or torch.is_grad_enabled():
-            return None
-        from ..ops.fused_bimamba import FUSED_DTYPES
-        dtype = autocast_dtype(hidden.device.type) or torch.promote_types(hidden.dtype, self.in_proj.weight.dtype)
-        return dtype if dtype in FUSED_DTYPES else None
-
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, L, D)."""
         backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
         in_w = self.in_proj.weight
-        dtype = self._fused_inference_dtype(hidden, backend)
-        if dtype is not None:
-            from ..ops.fused_bimamba import fused_mixer_inference
-            # the whole mixer without autograd, holding fewer activations at once
-            return fused_mixer_inference(hidden, in_w, self.out_proj.weight, self._fused_weights(dtype),
-                                         self.dt_rank, self.d_state)
+        if backend.name == "fused" and not torch.is_grad_enabled():
+            from ..ops.fused_bimamba import FUSED_DTYPES, fused_mixer_inference
+            dtype = autocast_dtype(hidden.device.type) or torch.promote_types(hidden.dtype, in_w.dtype)
+            if dtype in FUSED_DTYPES:
+                # the whole mixer without autograd, holding fewer activations at once
+                return fused_mixer_inference(hidden, in_w, self.out_proj.weight, self._fused_weights(dtype),
+                                             self.dt_rank, self.d_state)
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
         xz = F.linear(hidden, in_w).transpose(1, 2)
         if backend.name == "fused" and xz.dtype != torch.float64:
@@ -151,21 +142,3 @@ class BiMambaMixer(nn.Module):
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)
         out = (out_f + out_b.flip(-1)) / 2
         return F.linear(out.transpose(1, 2), self.out_proj.weight)
-
-    def forward_add_norm(self, hidden: torch.Tensor, residual: torch.Tensor,
-                         norm: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``norm.add_norm(self(hidden), residual)``: this mixer, then the next block's residual add and RMSNorm
-        (``norm``), returning ``(normalised, residual)``.
-
-        On the fused inference path with an fp32 ``residual`` the add and norm run in the mixer's last kernel,
-        and the mixer's output is never written (:func:`~vim_backbone.ops.fused_bimamba.fused_mixer_inference`;
-        ``VIM_FUSED_NORM=0`` keeps them apart, as it keeps ``add_norm`` in PyTorch)."""
-        backend = get_backend(self.backend, hidden.device, batch=hidden.shape[0])
-        dtype = self._fused_inference_dtype(hidden, backend)
-        if dtype is not None and residual.dtype == torch.float32 and isinstance(norm, RMSNorm) \
-                and os.environ.get("VIM_FUSED_NORM", "1") != "0":
-            from ..ops.fused_bimamba import fused_mixer_inference
-            return fused_mixer_inference(hidden, self.in_proj.weight, self.out_proj.weight, self._fused_weights(dtype),
-                                         self.dt_rank, self.d_state, residual=residual, norm_weight=norm.weight,
-                                         norm_eps=norm.eps)
-        return norm.add_norm(self(hidden), residual)

@@ -166,34 +166,9 @@ class VisionMamba(nn.Module):
             return self.norm_f.add_norm(self.drop_path(hidden), residual)[0]
         return self.norm_f(residual + upcast(self.drop_path(hidden))).to(hidden.dtype)  # pruned: Identity
 
-    def _chained(self) -> bool:
-        """Whether blocks run as a chain of mixers, each handing on the next block's normalised input
-        (:meth:`_run_chained`): inference without gradients, in eval mode (drop path is then the identity),
-        with ``norm_f`` an RMSNorm, and no hooks on the blocks or their mixers (the chain does not call them)."""
-        if torch.is_grad_enabled() or self.training or not isinstance(self.norm_f, RMSNorm) or not len(self.layers):
-            return False
-        return not any(m._forward_hooks or m._forward_pre_hooks for layer in self.layers
-                       for m in (layer, layer.mixer))
-
-    def _run_chained(self, hidden: torch.Tensor, last: int, take=()) -> Tuple[torch.Tensor, list]:
-        """Blocks 0 .. ``last`` as a chain: block i's mixer runs on its normalised input and returns block i + 1's
-        (``norm_f``'s after the last block) with the residual stream (``BiMambaMixer.forward_add_norm``; on the
-        fused path one kernel ends the mixer and does the add and norm). The values of the block loop. Returns
-        the last normalised output and the residual stream after each block in ``take`` (fp32)."""
-        normed, residual = self.layers[0].norm.add_norm(hidden, None)
-        streams = []
-        for i in range(last + 1):
-            nxt = self.layers[i + 1].norm if i + 1 < len(self.layers) else self.norm_f
-            normed, residual = self.layers[i].mixer.forward_add_norm(normed, residual, nxt)
-            if i in take:
-                streams.append(residual)
-        return normed, streams
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> normalised tokens (B, M + cls, D); the cls token sits at M // 2."""
         hidden, _ = self.embed(x)
-        if self._chained():
-            return self._run_chained(hidden, len(self.layers) - 1)[0]
         residual = None
         for layer in self.layers:
             hidden, residual = self._block(layer, hidden, residual)
@@ -252,25 +227,18 @@ class VisionMamba(nn.Module):
         take = take_indices(self.depth, indices)
         last = take[-1] if (stop_early and intermediates_only) else self.depth - 1
         hidden, (gh, gw) = self.embed(x)
-        feats = []
-
-        def add_feature(stream: torch.Tensor, dtype: torch.dtype):
-            feat = self.norm_f(stream) if norm else stream
-            tokens, cls = self._split_cls(feat.to(dtype))
-            if output_fmt == "NCHW":
-                tokens = tokens.reshape(tokens.shape[0], gh, gw, -1).permute(0, 3, 1, 2).contiguous()
-            feats.append((tokens, cls) if return_cls else tokens)
-
-        if self._chained():
-            out, streams = self._run_chained(hidden, last, take)
-            for stream in streams:
-                add_feature(stream, out.dtype)
-            return feats if intermediates_only else (out, feats)
         residual = None
+        feats = []
         for i, layer in enumerate(self.layers[: last + 1]):
             hidden, residual = self._block(layer, hidden, residual)
             if i in take:
-                add_feature(residual + upcast(hidden), hidden.dtype)
+                feat = residual + upcast(hidden)
+                feat = self.norm_f(feat) if norm else feat
+                feat = feat.to(hidden.dtype)
+                tokens, cls = self._split_cls(feat)
+                if output_fmt == "NCHW":
+                    tokens = tokens.reshape(tokens.shape[0], gh, gw, -1).permute(0, 3, 1, 2).contiguous()
+                feats.append((tokens, cls) if return_cls else tokens)
         if intermediates_only:
             return feats
         return self._final_norm(hidden, residual), feats

@@ -844,14 +844,9 @@ def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: Fus
 def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_proj_w: torch.Tensor,
                           weights: FusedWeights, dt_rank: int, d_state: int, block_e: Optional[int] = None,
                           chunk: Optional[int] = None, num_warps: Optional[int] = None,
-                          segments: Optional[int] = None, residual: Optional[torch.Tensor] = None,
-                          norm_weight: Optional[torch.Tensor] = None, norm_eps: float = 1e-5):
+                          segments: Optional[int] = None) -> torch.Tensor:
     """The mixer's whole forward for inference, (B, L, D) -> (B, L, D): ``out_proj`` of
     :func:`scan_fused_prepared` on ``in_proj(hidden)``, the same values, without autograd.
-
-    With ``residual`` (B, L, D) fp32 and ``norm_weight`` (the next RMSNorm's weight, and ``norm_eps``), the
-    residual add and that norm follow in the tail's kernel: returns ``(norm(residual + out), residual + out)``
-    as ``RMSNorm.add_norm`` would from the output, which is never written (:func:`_gate_out_proj`).
 
     It keeps fewer activations alive at once. in_proj's x half is a GEMM of its own, and x goes once the
     conv has read it. The walks write their outputs over dt, and u goes before the tail. The tail, in_proj's
@@ -876,8 +871,7 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
                   chunk or DEFAULT_CHUNK, num_warps or DEFAULT_NUM_WARPS, segments, store_states=False,
                   y_into_dt=True)
     del u, dt, Bm, Cm
-    return _gate_out_proj(y, hidden.to(dtype), in_w[channels:], out_proj_w.to(dtype), residual, norm_weight,
-                          norm_eps)
+    return _gate_out_proj(y, hidden.to(dtype), in_w[channels:], out_proj_w.to(dtype))
 
 
 def _out_parts(d: int) -> Tuple[int, int]:
@@ -890,9 +884,7 @@ def _out_parts(d: int) -> Tuple[int, int]:
     return d0, max(16, 1 << (max(d - d0, 1) - 1).bit_length())
 
 
-def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out_w: torch.Tensor,
-                   residual: Optional[torch.Tensor] = None, norm_weight: Optional[torch.Tensor] = None,
-                   norm_eps: float = 1e-5):
+def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out_w: torch.Tensor) -> torch.Tensor:
     """The mixer's tail without autograd: ``out_proj((y[0] + y[1]) * silu(in_proj_z(hidden)) / 2)`` in one
     kernel, (B, L, D) in the weights' dtype.
 
@@ -900,10 +892,6 @@ def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out
     dtype, ``z_w`` (E, D) in_proj's z rows, ``out_w`` (D, E). Unfused, this is a z GEMM, ``_gate_sum`` and the
     out_proj GEMM, which write and read back two (B, L, E) tensors; here z and the gate stay in registers (the
     values are rounded as those tensors would be).
-
-    With ``residual`` (B, L, D) fp32 and ``norm_weight`` (D,), the next block's residual add and RMSNorm run in
-    the same kernel (:func:`~vim_backbone.ops.fused_norm.add_rmsnorm` on the output): returns
-    ``(norm(residual + out), residual + out)``, the first in the weights' dtype, the second fp32.
     """
     k = load_fused_kernels()
     _, batch, channels, length = y.shape
@@ -918,34 +906,25 @@ def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out
     z_w, out_w = z_w.contiguous(), out_w.contiguous()
     out = torch.empty(rows, d, device=h.device, dtype=out_w.dtype)
     d0, d1 = _out_parts(d)
-    add_norm = residual is not None
-    res = res_out = nw = out  # dummy pointers without the add and norm
-    if add_norm:
-        res = residual.reshape(rows, d).float().contiguous()
-        res_out = torch.empty_like(res)
-        nw = norm_weight
     configs = _tail_configs(d0 + d1, out.element_size(), _shared_memory_limit(h.device))
-    key = (tuple(configs), d0 + d1, out.element_size(), h.device, add_norm)
+    key = (tuple(configs), d0 + d1, out.element_size(), h.device)
     for i in range(_tail_start.get(key, 0), len(configs)):
         block_m, block_k, stages = configs[i]
         try:
             k._gate_out_proj_kernel[(_cdiv(rows, block_m),)](
-                y_rows, h, z_w, out_w, out, res, res_out, nw, rows, channels, d, float(norm_eps), y_rows.stride(0),
-                y_rows.stride(1), h.stride(0), out.stride(0), BLOCK_M=block_m, BLOCK_K=block_k, D0=d0, D1=d1,
-                IEEE=out.dtype == torch.float32, F32_DOTS=_interpreting(), FAST=not _interpreting(),
-                ADD_NORM=add_norm, num_warps=OUT_NUM_WARPS, num_stages=stages)
+                y_rows, h, z_w, out_w, out, rows, channels, d, y_rows.stride(0), y_rows.stride(1), h.stride(0),
+                out.stride(0), BLOCK_M=block_m, BLOCK_K=block_k, D0=d0, D1=d1, IEEE=out.dtype == torch.float32,
+                F32_DOTS=_interpreting(), FAST=not _interpreting(), num_warps=OUT_NUM_WARPS, num_stages=stages)
         except Exception as err:  # a Triton whose shared memory use the estimate misjudges: the next config
             if type(err).__name__ != "OutOfResources" or i == len(configs) - 1:
                 raise
         else:
             _tail_start[key] = i
             break
-    if add_norm:
-        return out.view(batch, length, d), res_out.view(batch, length, d)
     return out.view(batch, length, d)
 
 
-_tail_start = {}  # (configs, D0 + D1, itemsize, device, add_norm) -> index of the config that ran
+_tail_start = {}  # (configs, D0 + D1, itemsize, device) -> index of the config that ran
 
 
 def tail_shared_memory(block_m: int, block_k: int, stages: int, d: int, itemsize: int) -> int:

@@ -398,10 +398,10 @@ def _gate_sum_kernel(
 
 @triton.jit
 def _gate_out_proj_kernel(
-    y_ptr, h_ptr, wz_ptr, wo_ptr, out_ptr, res_ptr, res_out_ptr, nw_ptr, M, E, D, eps,
+    y_ptr, h_ptr, wz_ptr, wo_ptr, out_ptr, M, E, D,
     s_y_d, s_y_m, s_h_m, s_o_m,
     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, D0: tl.constexpr, D1: tl.constexpr,
-    IEEE: tl.constexpr, F32_DOTS: tl.constexpr, FAST: tl.constexpr, ADD_NORM: tl.constexpr,
+    IEEE: tl.constexpr, F32_DOTS: tl.constexpr, FAST: tl.constexpr,
 ):
     """The mixer's tail for inference, BLOCK_M rows of (B L) a program:
     ``out = ((y[0] + y[1]) * silu(h @ wz^T) / 2) @ wo^T``.
@@ -414,11 +414,6 @@ def _gate_out_proj_kernel(
     to fp32 before each tl.dot (the interpreter's tl.dot gives wrong values on bf16, Triton 3.8; products
     of 16-bit values are exact in fp32, so the result is the same up to the order of summation). The D axis is two
     power-of-two parts, [0, D0) and [D0, D0 + D1) (both masked past D), for Triton's power-of-two tiles.
-
-    ADD_NORM: the next block's residual add and RMSNorm follow, as ``_add_rmsnorm_fwd_kernel`` computes them on
-    ``out`` rounded to its dtype: ``res_out = res + out`` (fp32, (M, D) contiguous like ``res``) and in ``out``
-    ``res_out * rsqrt(mean(res_out^2) + eps) * nw`` (the norm's weight ``nw``, (D,)). The block's own output
-    then never reaches memory.
     """
     pid = tl.program_id(0)
     offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -456,23 +451,8 @@ def _gate_out_proj_kernel(
         acc0 = tl.dot(g, wo0.to(dot_ty), acc0, input_precision=precision)
         acc1 = tl.dot(g, wo1.to(dot_ty), acc1, input_precision=precision)
     o_p = out_ptr + offs_m[:, None] * s_o_m
-    mask0 = mask_m[:, None] & mask_d0[None, :]
-    mask1 = mask_m[:, None] & mask_d1[None, :]
-    out0 = acc0.to(out_ptr.dtype.element_ty)
-    out1 = acc1.to(out_ptr.dtype.element_ty)
-    if ADD_NORM:  # columns past D are 0 in both terms, so they add nothing to the sum of squares
-        r_p = offs_m[:, None] * D
-        r0 = out0.to(tl.float32) + tl.load(res_ptr + r_p + offs_d0[None, :], mask=mask0, other=0.0)
-        r1 = out1.to(tl.float32) + tl.load(res_ptr + r_p + offs_d1[None, :], mask=mask1, other=0.0)
-        tl.store(res_out_ptr + r_p + offs_d0[None, :], r0, mask=mask0)
-        tl.store(res_out_ptr + r_p + offs_d1[None, :], r1, mask=mask1)
-        rstd = 1.0 / tl.sqrt((tl.sum(r0 * r0, axis=1) + tl.sum(r1 * r1, axis=1)) / D + eps)
-        w0 = tl.load(nw_ptr + offs_d0, mask=mask_d0, other=0.0).to(tl.float32)
-        w1 = tl.load(nw_ptr + offs_d1, mask=mask_d1, other=0.0).to(tl.float32)
-        out0 = (r0 * rstd[:, None] * w0[None, :]).to(out_ptr.dtype.element_ty)
-        out1 = (r1 * rstd[:, None] * w1[None, :]).to(out_ptr.dtype.element_ty)
-    tl.store(o_p + offs_d0[None, :], out0, mask=mask0)
-    tl.store(o_p + offs_d1[None, :], out1, mask=mask1)
+    tl.store(o_p + offs_d0[None, :], acc0.to(out_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_d0[None, :])
+    tl.store(o_p + offs_d1[None, :], acc1.to(out_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_d1[None, :])
 
 
 @triton.jit
