@@ -243,6 +243,7 @@ def fused_settings() -> dict:
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"),
+                inference_tail=[OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES],
                 bc_dtype=dict(training=bc_dtype(True), inference=bc_dtype(False)))
 
 
