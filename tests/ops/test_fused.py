@@ -571,6 +571,41 @@ def test_tail_falls_back_when_triton_runs_out_of_shared_memory(monkeypatch):
         fb._gate_out_proj(*args)
 
 
+def _model_parity_case(monkeypatch, model_kw, hw, dtype, tol):
+    # a whole Vim without gradients: the fused backend's inference path (the walks, the one-kernel tail) against
+    # the pure-PyTorch reference backend in fp32, on weights moved off their symmetric init
+    import vim_backbone as vim
+    from vim_backbone.ops import fused_bimamba as fb
+    tails, tail = [], fb._gate_out_proj
+    monkeypatch.setattr(fb, "_gate_out_proj", lambda *a, **kw: tails.append(1) or tail(*a, **kw))
+    torch.manual_seed(0)
+    ref = vim.VisionMamba(**model_kw, scan_backend="reference").to(DEVICE).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    fused = vim.VisionMamba(**model_kw, scan_backend="fused").to(DEVICE).eval()
+    fused.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, *hw, device=DEVICE)
+    with torch.no_grad():
+        expected = ref.forward_features(x)
+        with torch.autocast(DEVICE.type, dtype=dtype, enabled=dtype != torch.float32):
+            out = fused.forward_features(x)
+    assert out.shape == expected.shape and len(tails) == model_kw["depth"]  # every block took the fused tail
+    assert _rel_err(out, expected) < tol
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, 5e-2)])
+def test_model_fused_inference_matches_reference(monkeypatch, dtype, tol):
+    _model_parity_case(monkeypatch, dict(embed_dim=32, depth=2, d_state=4, img_size=32, num_classes=0), (32, 48), dtype, tol)
+
+
+@cuda_only
+@pytest.mark.parametrize("hw", [(224, 224), (160, 288)])
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-3), (torch.bfloat16, 5e-2)])
+def test_model_fused_inference_matches_reference_gpu(monkeypatch, hw, dtype, tol):
+    _model_parity_case(monkeypatch, dict(embed_dim=192, depth=24, img_size=224, num_classes=0), hw, dtype, tol)
+
+
 def test_weight_grad_matches_batched_linear():
     # the x_proj / dt_proj weight gradients of both directions, one GEMM a direction: autograd's values
     from vim_backbone.ops.fused_bimamba import _weight_grad

@@ -444,7 +444,8 @@ def _gate_out_proj_kernel(
         z = z.to(out_ptr.dtype.element_ty).to(tl.float32)
         mask = mask_m[:, None] & mask_k[None, :]
         y_p = y_ptr + offs_m[:, None] * s_y_m + ks[None, :]
-        y = tl.load(y_p, mask=mask, other=0.0).to(tl.float32) + tl.load(y_p + s_y_d, mask=mask, other=0.0).to(tl.float32)
+        y = tl.load(y_p, mask=mask, other=0.0).to(tl.float32) + \
+            tl.load(y_p + s_y_d, mask=mask, other=0.0).to(tl.float32)
         g = (y * _silu_half(z, FAST)).to(out_ptr.dtype.element_ty).to(dot_ty)
         wo0 = tl.load(wo_ptr + offs_d0[None, :] * E + ks[:, None], mask=mask_k[:, None] & mask_d0[None, :], other=0.0)
         wo1 = tl.load(wo_ptr + offs_d1[None, :] * E + ks[:, None], mask=mask_k[:, None] & mask_d1[None, :], other=0.0)
