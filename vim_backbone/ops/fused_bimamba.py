@@ -101,7 +101,7 @@ GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
 # program, channels a step, warps, pipeline stages. H100, bf16, D = 192, E = 384, 24 configs (docs/RESULTS.md,
 # session 11): 64 x 32 on 4 warps, 3 stages took 0.71x / 0.67x / 0.89x the unfused tail's time at B L = 64 x 4097 /
 # 16 x 4097 / 128 x 197; 64 x 64, 2 stages 1.08x / 1.03x / 1.15x. Smaller where shared memory is short
-# (_tail_config)
+# (_tail_configs)
 OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES = 64, 32, 4, 3
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
