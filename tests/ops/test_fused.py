@@ -534,7 +534,8 @@ def test_tail_configs_fit_shared_memory():
     assert fb._tail_configs(768, 2, 100 * 1024)[0] == (32, 16, 1)  # a GPU with 100 KB
     assert fb._tail_configs(192, 2, None)[0] == default and len(fb._tail_configs(192, 2, None)) > 1
     # what Triton 3.6 reported needing on an H100 for five configs at D = 192, bf16 (docs/RESULTS.md, session 11)
-    assert fb.tail_shared_memory(64, 128, 2, 192, 2) == 253952 and fb.tail_shared_memory(128, 64, 3, 192, 2) == 262144
+    assert fb.tail_shared_memory(64, 128, 2, 192, 2) == 253952
+    assert fb.tail_shared_memory(128, 64, 3, 192, 2) == 262144
 
 
 def test_tail_falls_back_when_triton_runs_out_of_shared_memory(monkeypatch):
@@ -596,7 +597,8 @@ def _model_parity_case(monkeypatch, model_kw, hw, dtype, tol):
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, 5e-2)])
 def test_model_fused_inference_matches_reference(monkeypatch, dtype, tol):
-    _model_parity_case(monkeypatch, dict(embed_dim=32, depth=2, d_state=4, img_size=32, num_classes=0), (32, 48), dtype, tol)
+    tiny = dict(embed_dim=32, depth=2, d_state=4, img_size=32, num_classes=0)
+    _model_parity_case(monkeypatch, tiny, (32, 48), dtype, tol)
 
 
 @cuda_only

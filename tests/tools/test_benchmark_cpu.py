@@ -16,7 +16,8 @@ def test_benchmark_cpu_smoke(tmp_path, one_thread):
     data = json.loads(out.read_text())
     assert {"environment", "settings", "notes", "results"} <= set(data)
     assert {"device", "device_name", "torch", "timm"} <= set(data["environment"])
-    assert {"block_e", "backward", "conv_tile", "inference_tail"} <= set(data["environment"]["fused"])  # the kernels' settings
+    # the kernels' settings
+    assert {"block_e", "backward", "conv_tile", "inference_tail"} <= set(data["environment"]["fused"])
     assert data["settings"]["resolutions"] == [32] and data["settings"]["iters"] == 2
     # no fast Vim backend on CPU: announced, and the reference used instead
     assert any("reference" in n for n in data["notes"]), data["notes"]
