@@ -875,6 +875,11 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     return _gate_out_proj(y, hidden.to(dtype), in_w[channels:], out_proj_w.to(dtype))
 
 
+def next_power_of_2(n: int) -> int:
+    """The least power of two >= ``n`` (1 for n <= 1): Triton's tile widths."""
+    return 1 << (max(n, 1) - 1).bit_length()
+
+
 def _out_parts(d: int) -> Tuple[int, int]:
     """D split into two power-of-two tile widths (each at least 16, tl.dot's least) whose sum covers it:
     192 -> 128 + 64, 384 -> 256 + 128, 256 -> 128 + 128, 100 -> 64 + 64 (the kernel masks past D)."""
@@ -882,7 +887,7 @@ def _out_parts(d: int) -> Tuple[int, int]:
     if d0 == d and d >= 32:
         d0 //= 2
     d0 = max(16, d0)
-    return d0, max(16, 1 << (max(d - d0, 1) - 1).bit_length())
+    return d0, max(16, next_power_of_2(d - d0))
 
 
 def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out_w: torch.Tensor) -> torch.Tensor:

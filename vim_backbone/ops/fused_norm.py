@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .fused_bimamba import fused_available, load_fused_kernels
+from .fused_bimamba import fused_available, load_fused_kernels, next_power_of_2
 
 __all__ = ["add_rmsnorm", "add_rmsnorm_available"]
 
@@ -32,7 +32,7 @@ class _AddRMSNorm(torch.autograd.Function):
         out = torch.empty_like(x2)
         res_out = torch.empty(rows, dim, device=x.device, dtype=torch.float32)
         rstd = torch.empty(rows, device=x.device, dtype=torch.float32)
-        block_d = max(16, 1 << (dim - 1).bit_length())
+        block_d = max(16, next_power_of_2(dim))
         block_m = max(1, min(16, 4096 // block_d))
         grid = ((rows + block_m - 1) // block_m,)
         k._add_rmsnorm_fwd_kernel[grid](x2, x2 if res2 is None else res2, weight, out, res_out, rstd, rows, dim, eps,
