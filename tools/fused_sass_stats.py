@@ -48,7 +48,7 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
 
     segments = dict(SEGMENTS=4, SUB=4) if state_pass else dict(SEGMENTS=1, SUB=1)
     consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states and not state_pass,
-                  WRITE_Y=not state_pass, **segments, **{name: 1 for name in UNIT_STRIDES})
+                  WRITE_Y=not state_pass, HEAD=False, **segments, **{name: 1 for name in UNIT_STRIDES})
     consts["s_A_e" if state_pass else "s_A_n"] = 1
     if kernel == "gluon":
         from triton.experimental.gluon._runtime import GluonASTSource

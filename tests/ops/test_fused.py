@@ -150,19 +150,25 @@ def test_fused_joined_xz(l, segments):
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments, joined=True)
 
 
-@pytest.mark.parametrize("l, segments", [(37, 2), (37, 3), (40, 4), (9, 9), (6, 4)])
-def test_fused_segmented_walk(l, segments):
+@pytest.mark.parametrize("head", [True, False])
+@pytest.mark.parametrize("l, segments", [(37, 2), (37, 3), (40, 4), (9, 9), (9, 5), (6, 4)])
+def test_fused_segmented_walk(monkeypatch, l, segments, head):
     # the walk cut into segments (a state pass, then outputs from the composed segment states); uneven
-    # last segment, one token per segment, more segments asked for than fit
+    # last segment, one token per segment, more segments asked for than fit; head: segment 0's output walk
+    # beside the state pass, handing on its end state (with 2 segments there is no state pass)
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setattr(fb, "HEAD_SEGMENT_EARLY", head)
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
 
-@pytest.mark.parametrize("pieces, l, segments", [(1, 37, 3), (3, 37, 2), (4, 40, 3), (3, 7, 2)])
-def test_fused_state_pass_pieces(monkeypatch, pieces, l, segments):
+@pytest.mark.parametrize("head", [True, False])
+@pytest.mark.parametrize("pieces, l, segments", [(1, 37, 3), (3, 37, 2), (4, 40, 3), (3, 7, 2), (3, 37, 4)])
+def test_fused_state_pass_pieces(monkeypatch, pieces, l, segments, head):
     # the segment-state pass cut finer than the output pass (pieces per segment), composed back per segment;
     # (3, 7, 2): one-token pieces, a last segment shorter than the others
     from vim_backbone.ops import fused_bimamba as fb
     monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
+    monkeypatch.setattr(fb, "HEAD_SEGMENT_EARLY", head)
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
 
@@ -366,12 +372,15 @@ def test_fused_joined_gpu(e):
 
 @pytest.mark.gpu
 @cuda_only
-@pytest.mark.parametrize("segments, pieces", [(None, None), (1, None), (3, None), (None, 1), (None, 4)])
-def test_fused_segments_gpu(monkeypatch, segments, pieces):
-    # the default cut (batch 2: the most segments), none, and an uneven cut; forward and walk backward;
-    # the state pass cut into 1 and 4 pieces a segment
+@pytest.mark.parametrize("segments, pieces, head", [(None, None, True), (None, None, False), (1, None, True),
+                                                    (3, None, True), (2, None, True), (5, None, True),
+                                                    (3, None, False), (5, 1, True), (None, 4, False)])
+def test_fused_segments_gpu(monkeypatch, segments, pieces, head):
+    # the default cut (batch 2: the most segments, no head), none, and uneven cuts; forward and walk
+    # backward; the state pass cut into 1 and 4 pieces a segment; segment 0's walk beside the state pass or not
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setattr(fb, "HEAD_SEGMENT_EARLY", head)
     if pieces is not None:
-        from vim_backbone.ops import fused_bimamba as fb
         monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
     _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments, bwd_segments=segments)
 
@@ -625,6 +634,21 @@ def test_default_segments():
     assert default_segments(programs=1, length=10 ** 6) == MAX_SEGMENTS
     assert default_segments(programs=1, length=3 * SEGMENT_MIN_TOKENS) == 3  # no piece below the minimum
     assert default_segments(programs=1, length=SEGMENT_MIN_TOKENS - 1) == 1
+
+
+@pytest.mark.parametrize("head", [True, False])
+def test_forward_segments(monkeypatch, head):
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setattr(fb, "HEAD_SEGMENT_EARLY", head)
+    target = fb.SEGMENT_TARGET_PROGRAMS
+    # Vim-Ti at batch 16 (384 walks of one warp): 4 segments fill the target; segment 0 beside the state pass
+    # leaves 3 for the launch after it, so one more
+    assert fb.forward_segments(target // 4, 4097) == (5 if head else 4)
+    assert fb.forward_segments(target // 2, 4097) == (3 if head else 2)
+    assert fb.forward_segments(target, 4097) == 1  # no cut, no head
+    assert fb.forward_segments(target // 4, 4 * fb.SEGMENT_MIN_TOKENS) == 4  # the token floor holds
+    assert fb.forward_segments(1, 10 ** 6) == fb.MAX_SEGMENTS  # cuts of more than 4: no head
+    assert fb._head_early(5) == head and not fb._head_early(6) and not fb._head_early(1)
 
 
 def test_mixer_dispatches_to_fused_backend():

@@ -14,7 +14,8 @@ and write rows and the scan's per-token loads are contiguous over channels:
      boundaries (copied to fp32 when a backward follows, read in place otherwise: :func:`bc_dtype`), and
      ``dt_proj`` -> dt (2, B, E, L);
   3. one launch (two when the walk is cut into segments: a pass for the segment states, in
-     STATE_PASS_PIECES pieces a segment): softplus(dt + bias), the scan and the D skip; a program owns
+     STATE_PASS_PIECES pieces a segment; three for cuts of 2 ... HEAD_MAX_SEGMENTS, where segment 0's
+     walk runs beside that pass on a second stream): softplus(dt + bias), the scan and the D skip; a program owns
      BLOCK_E channels of one (batch row, direction) and walks its tokens one by one with the state
      (N, BLOCK_E) in registers (one exp per state element and token, several tokens' loads in flight;
      compiled with approximate exp2 / log2 / reciprocal PTX). The walk is the Gluon kernel of
@@ -32,6 +33,7 @@ gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` u
 instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
 x_proj output and of xz are each assembled in one tensor.
 """
+import contextlib
 import os
 import warnings
 from functools import lru_cache
@@ -65,6 +67,15 @@ MAX_SEGMENTS = 8
 # scheduler and 340 us, a third of the forward. H200 sweep (docs/RESULTS.md), scan stage at L = 4097:
 # 1 / 2 / 3 / 4 pieces 1.107 / 1.015 / 0.998 / 0.974 ms at B = 16; 1 / 2 / 4: 0.569 / 0.548 / 0.534 ms at B = 8.
 STATE_PASS_PIECES = 4
+# Segment 0 starts from a zero state, so its output walk can run beside the state pass (on a second CUDA
+# stream) and hand on its end state: the state pass then covers segments 1 .. S - 2 only, and the output
+# pass after it segments 1 .. S - 1. One segment more than SEGMENT_TARGET_PROGRAMS asks for keeps that
+# second launch at the target. Done for walks of 2 ... HEAD_MAX_SEGMENTS segments. H200, Vim-Ti with CUDA
+# graphs, alternated runs (docs/RESULTS.md, session 12): cuts of 2 and 4 segments (batch 32 and 16 at
+# 512^2 ... 1248^2) gained 0.9% ... 3.4% images/s; cuts of 8 (batch 8 at 1024^2 / 1248^2, batch 4) lost
+# 2.0% / 2.1% / 6.6%; a first segment shorter than the others (0.15 ... 0.7 of them) gained nothing.
+HEAD_SEGMENT_EARLY = True
+HEAD_MAX_SEGMENTS = 5
 # The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
 # 16 channels a program, cut into 4 pieces at batch 16 (8.86 ms; 9.79 ms with 8 channels and 2 pieces)
 # and 8 at batch 8 (4.62 ms; 5.77 ms) -- twice the forward's program target. Rechecked after the walk
@@ -235,7 +246,9 @@ def fused_settings() -> dict:
     """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
-                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES, forward=forward_kind(),
+                max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES,
+                head_segment_early=[HEAD_SEGMENT_EARLY, HEAD_MAX_SEGMENTS],
+                forward=forward_kind(),
                 gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY,
                 backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
@@ -255,6 +268,21 @@ def default_segments(programs: int, length: int, target: Optional[int] = None) -
     return max(1, min(want, MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS))
 
 
+def forward_segments(programs: int, length: int) -> int:
+    """The forward walk's default cut: :func:`default_segments`, and one segment more where that cut is
+    of 2 ... HEAD_MAX_SEGMENTS - 1 (segment 0 then runs beside the state pass, so the launch after it runs
+    the other segments: as many programs as the target), within the SEGMENT_MIN_TOKENS floor."""
+    segments = default_segments(programs, length)
+    if segments > 1 and _head_early(segments + 1):
+        segments = min(segments + 1, length // SEGMENT_MIN_TOKENS)
+    return segments
+
+
+def _head_early(segments: int) -> bool:
+    """Whether a walk of ``segments`` segments runs segment 0 beside the state pass (HEAD_SEGMENT_EARLY)."""
+    return HEAD_SEGMENT_EARLY and 2 <= segments <= HEAD_MAX_SEGMENTS
+
+
 def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
                   segments: Optional[int], store_states: bool):
     """The scan stage's forward: ``(y_fwd + y_bwd) * silu(z) / 2`` (B, E, L) and, with ``store_states``,
@@ -271,13 +299,13 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
     ``y_into_dt``: the walks write their outputs over dt where its layout and dtype allow (one fewer
     (2, B, L, E) tensor alive; the caller's dt is lost). Safe because the program that writes a token's
     outputs is the only one that reads that token's dt, and it has read it by then (the segment-state
-    pass, which reads dt too, runs before, as a separate launch)."""
+    pass, which reads dt too, runs before, or beside segment 0's walk, whose tokens it does not read)."""
     k = load_fused_kernels()
     _, batch, channels, length = u.shape
     state = A.shape[-1]
     n_chunks = _cdiv(length, chunk)
     if segments is None:
-        segments = default_segments(_cdiv(channels, block_e) * batch * 2, length)
+        segments = forward_segments(_cdiv(channels, block_e) * batch * 2, length)
     segments = max(1, min(segments, length))
     pieces = max(1, STATE_PASS_PIECES)
     sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
@@ -285,6 +313,7 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
     segments = _cdiv(length, seg_len)  # no empty segment
     if segments == 1:
         pieces = 1
+    head = _head_early(segments)
     # per-direction outputs (before the gate), channels-last like u; _gate_sum gates and sums them into
     # the (B, L, E) rows the caller's out_proj reads without a copy
     if y_into_dt and dt.dtype == out_dtype and dt.stride() == y_strides(batch, channels, length):
@@ -301,9 +330,11 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
     grid = (_cdiv(channels, block_e), batch, 2 * segments)
     strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *y.stride())
 
-    def args(A_):  # the kernel's arguments with A (2, E, N) in the memory order of A_
+    def args(A_, first: int, progs: int):
+        # the kernel's arguments with A (2, E, N) in the memory order of A_, for `progs` segments (pieces in
+        # the state pass) of each direction from `first` on
         return (u, dt, Bm, Cm, A_, D, dt_bias, y, states, seg_h, seg_dt, channels, length, n_chunks,
-                seg_len, sub_len, *A_.stride(), *strides)
+                seg_len, sub_len, first, progs, *A_.stride(), *strides)
 
     def walk(kind: str):
         if kind == "gluon":
@@ -315,17 +346,33 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
         else:
             kernel = k._scan_fwd_kernel
             state_pass = output_pass = dict(FAST=not _interpreting())
-        if segments > 1:  # pass 1: end state (from zero) and total step of each piece before the last segment
-            # A read with the channels contiguous (see the kernel on A's layout)
-            kernel[grid[:2] + (2 * (segments - 1) * pieces,)](
-                *args(A.transpose(1, 2).contiguous().transpose(1, 2)), N=state, BLOCK_E=block_e, CHUNK=chunk,
-                STORE_STATES=False, SEGMENTS=segments, SUB=pieces, WRITE_Y=False, num_warps=num_warps,
-                **state_pass)
-        kernel[grid](*args(A), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
-                     SEGMENTS=segments, SUB=pieces, WRITE_Y=True, num_warps=num_warps, **output_pass)
+
+        def outputs(first: int, progs: int):
+            kernel[grid[:2] + (2 * progs,)](
+                *args(A, first, progs), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
+                SEGMENTS=segments, SUB=pieces, WRITE_Y=True, HEAD=head, num_warps=num_warps, **output_pass)
+
+        def states_of(first: int, progs: int):  # end state (from zero) and total step of each piece
+            if progs > 0:  # A read with the channels contiguous (see the kernel on A's layout)
+                kernel[grid[:2] + (2 * progs,)](
+                    *args(A.transpose(1, 2).contiguous().transpose(1, 2), first, progs), N=state,
+                    BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments, SUB=pieces,
+                    WRITE_Y=False, num_warps=num_warps, **state_pass)
+
+        if segments == 1:
+            outputs(0, 1)
+        elif not head:  # the pieces of every segment but the last, then every segment
+            states_of(0, (segments - 1) * pieces)
+            outputs(0, segments)
+        else:  # segment 0's walk beside the state pass of segments 1 .. S - 2, then segments 1 .. S - 1
+            with _beside(u.device) as side:
+                with side():
+                    outputs(0, 1)
+                states_of(pieces, (segments - 2) * pieces)
+            outputs(1, segments - 1)
 
     kind = forward_kind(block_e, num_warps)
-    variant = (store_states, segments > 1, u.dtype, Bm.dtype, state, block_e, num_warps)
+    variant = (store_states, segments > 1, head, u.dtype, Bm.dtype, state, block_e, num_warps)
     if kind == "gluon" and variant not in _gluon_ran and os.environ.get("VIM_FUSED_FORWARD", "auto") == "auto":
         # Gluon is experimental: where this Triton fails to build (or run) a variant of the walk the first time,
         # the Triton walk takes over, with one warning; once a variant ran, its errors are real ones
@@ -339,6 +386,33 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
     else:
         walk(kind)
     return y, (states if store_states else None)
+
+
+class _beside:
+    """``with _beside(device) as side: with side(): a(); b()``: on CUDA, ``a`` runs on a second stream (forked
+    from the current one, joined back at the end) so that its kernels may run beside ``b``'s; elsewhere (the
+    interpreter) all in order. Works under CUDA graph capture (the fork and join become graph edges)."""
+
+    _streams = {}
+
+    def __init__(self, device: torch.device):
+        self.device = device if device.type == "cuda" and not _interpreting() else None
+
+    def __enter__(self):
+        if self.device is None:
+            return contextlib.nullcontext
+        self.main = torch.cuda.current_stream(self.device)
+        key = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        self.stream = _beside._streams.get(key)
+        if self.stream is None:
+            self.stream = _beside._streams[key] = torch.cuda.Stream(self.device)
+        self.stream.wait_stream(self.main)
+        return lambda: torch.cuda.stream(self.stream)
+
+    def __exit__(self, *exc):
+        if self.device is not None:
+            self.main.wait_stream(self.stream)
+        return False
 
 
 def y_strides(batch: int, channels: int, length: int) -> tuple:

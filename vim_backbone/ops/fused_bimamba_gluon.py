@@ -94,7 +94,7 @@ def _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t, valid, d, L, y_p, s_y_l
 @gluon.jit
 def _scan_fwd_gluon_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
-    E, L, n_chunks, seg_len, sub_len,
+    E, L, n_chunks, seg_len, sub_len, seg_first, seg_progs,
     s_A_d, s_A_e, s_A_n,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
@@ -103,12 +103,13 @@ def _scan_fwd_gluon_kernel(
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
     SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
-    STAGE: gl.constexpr, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False,
+    STAGE: gl.constexpr, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False, HEAD: gl.constexpr = False,
 ):
     """``_scan_fwd_kernel`` with the state tile laid out a channel a lane: SPLIT = 1, BLOCK_E = 32 NUM_WARPS.
     With SPLIT = 2 or 4 a channel's N states are split over that many neighbouring lanes (BLOCK_E =
     32 NUM_WARPS / SPLIT): more programs, at the price of the per-channel work done SPLIT times and a
-    shuffle or two in the output's sum over the states."""
+    shuffle or two in the output's sum over the states. HEAD: as in the Triton kernel, segment 0's output
+    walk hands on its end state."""
     TILE: gl.constexpr = gl.BlockedLayout([N // SPLIT, 1], [SPLIT, 32 // SPLIT], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)  # (BLOCK_E,): a channel a lane (SPLIT lanes)
     ST: gl.constexpr = gl.SliceLayout(1, TILE)  # (N,): every lane holds all N (its N / SPLIT)
@@ -117,12 +118,8 @@ def _scan_fwd_gluon_kernel(
 
     pid_e = gl.program_id(0)
     pid_b = gl.program_id(1)
-    if WRITE_Y:
-        d = gl.program_id(2) // SEGMENTS
-        seg = gl.program_id(2) % SEGMENTS
-    else:
-        d = gl.program_id(2) // ((SEGMENTS - 1) * SUB)
-        seg = gl.program_id(2) % ((SEGMENTS - 1) * SUB)
+    d = gl.program_id(2) // seg_progs
+    seg = seg_first + gl.program_id(2) % seg_progs  # a segment (WRITE_Y) or a piece of one
     n_batch = gl.num_programs(1)
     offs_e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=CH)
     offs_n = gl.arange(0, N, layout=ST)
@@ -142,7 +139,7 @@ def _scan_fwd_gluon_kernel(
     h = gl.zeros((N, BLOCK_E), gl.float32, TILE)
     if WRITE_Y:
         if SEGMENTS > 1:
-            for j in range(0, seg * SUB):
+            for j in range((SUB - 1) if HEAD else 0, seg * SUB):
                 h = _exp2(A2 * gl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :]) * h + \
                     gl.load(seg_h_p + j * N, mask=mask_e[None, :], other=0.0)
     dt_sum = gl.zeros((BLOCK_E,), gl.float32, CH)
@@ -206,3 +203,6 @@ def _scan_fwd_gluon_kernel(
     if not WRITE_Y:
         gl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         gl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
+    elif HEAD:
+        gl.store(seg_h_p + (SUB - 1) * N, h, mask=mask_e[None, :] & (seg == 0))
+        gl.store(seg_dt_p + SUB - 1, dt_sum, mask=mask_e & (seg == 0))

@@ -261,7 +261,7 @@ def _token_step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t, valid, d, L, y_pt
 @triton.jit
 def _scan_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, A_ptr, D_ptr, bias_ptr, y_ptr, states_ptr, seg_h_ptr, seg_dt_ptr,
-    E, L, n_chunks, seg_len, sub_len,
+    E, L, n_chunks, seg_len, sub_len, seg_first, seg_progs,
     s_A_d, s_A_e, s_A_n,
     s_u_d, s_u_b, s_u_e, s_u_l,
     s_dt_d, s_dt_b, s_dt_e, s_dt_l,
@@ -270,6 +270,7 @@ def _scan_fwd_kernel(
     s_y_d, s_y_b, s_y_e, s_y_l,
     N: tl.constexpr, BLOCK_E: tl.constexpr, CHUNK: tl.constexpr, STORE_STATES: tl.constexpr,
     SEGMENTS: tl.constexpr, SUB: tl.constexpr, WRITE_Y: tl.constexpr, FAST: tl.constexpr,
+    HEAD: tl.constexpr = False,
 ):
     """One program: BLOCK_E channels of one batch row, one direction, one segment of the walk.
 
@@ -281,7 +282,10 @@ def _scan_fwd_kernel(
     state (``seg_h``, (2, B, E, SEGMENTS SUB, N) fp32) and its total step (``seg_dt``,
     (2, B, E, SEGMENTS SUB)); then with WRITE_Y, where segment s starts from
     ``h_j = exp(A sum dt_{j-1}) h_{j-1} + seg_h_{j-1}`` composed over the s SUB pieces before it (decays
-    compose: exp(A a) exp(A b) = exp(A (a + b))). The state (N, BLOCK_E)
+    compose: exp(A a) exp(A b) = exp(A (a + b))). With HEAD, segment 0 needs no state pass: its output
+    walk (launched beside the state pass of the pieces of segments 1 .. SEGMENTS - 2) writes its end state
+    and total step to the slot of its last piece, and later segments compose the summaries from that slot
+    on. The state (N, BLOCK_E)
     stays in registers along the walk, so the exps are taken once per pass, and the direction's output
     ``C h + D u`` goes to ``y[d]`` (2, B, E, L); ``_gate_sum_kernel`` gates and sums the two. Steps run
     four per loop iteration with four operand sets: the loads of step ``i + 4`` are issued right after
@@ -291,12 +295,10 @@ def _scan_fwd_kernel(
     """
     pid_e = tl.program_id(0)
     pid_b = tl.program_id(1)
-    if WRITE_Y:
-        d = tl.program_id(2) // SEGMENTS
-        seg = tl.program_id(2) % SEGMENTS
-    else:  # the state pass skips the last segment: no later segment starts from its end state
-        d = tl.program_id(2) // ((SEGMENTS - 1) * SUB)
-        seg = tl.program_id(2) % ((SEGMENTS - 1) * SUB)  # a piece of sub_len steps
+    # a launch runs seg_progs segments (WRITE_Y) or pieces of sub_len steps (state pass) of each direction,
+    # from seg_first on
+    d = tl.program_id(2) // seg_progs
+    seg = seg_first + tl.program_id(2) % seg_progs
     n_batch = tl.num_programs(1)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_n = tl.arange(0, N)
@@ -326,7 +328,9 @@ def _scan_fwd_kernel(
     h = tl.zeros((N, BLOCK_E), tl.float32)
     if WRITE_Y:
         if SEGMENTS > 1:
-            for j in range(0, seg * SUB):  # the state entering this segment, from the earlier pieces' summaries
+            # the state entering this segment, from the earlier pieces' summaries (with HEAD, segment 0's is
+            # one, its end state, in the slot of its last piece)
+            for j in range((SUB - 1) if HEAD else 0, seg * SUB):
                 h = _exp2(A2 * tl.load(seg_dt_p + j, mask=mask_e, other=0.0)[None, :], FAST) * h + \
                     tl.load(seg_h_p + j * N, mask=mask_e[None, :], other=0.0)
     dt_sum = tl.zeros((BLOCK_E,), tl.float32)
@@ -370,6 +374,9 @@ def _scan_fwd_kernel(
     if not WRITE_Y:
         tl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         tl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
+    elif HEAD:
+        tl.store(seg_h_p + (SUB - 1) * N, h, mask=mask_e[None, :] & (seg == 0))
+        tl.store(seg_dt_p + SUB - 1, dt_sum, mask=mask_e & (seg == 0))
 
 
 @triton.jit
