@@ -4,6 +4,7 @@ Runs on CUDA, or on CPU under the Triton interpreter (``TRITON_INTERPRET=1``, ti
 neither is available. Each case compares the forward and every input gradient (one shared upstream
 gradient) against the pure-PyTorch reference run in fp32 on the same values.
 """
+import copy
 import os
 
 import pytest
@@ -731,21 +732,25 @@ def test_mixer_keeps_prepared_weights_without_grad():
         assert mixer.__dict__["_kept"]["fused"] is cached  # reused
     with torch.inference_mode():
         third = mixer(h)
-    for out in (first, second, third):
-        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    for out in (second, third):
+        torch.testing.assert_close(out, first, rtol=0, atol=0)
+    # on CUDA the inference tail (one kernel for z, the gate and out_proj) sums in another order than the
+    # training path's GEMMs
+    torch.testing.assert_close(first, expected)
     with torch.no_grad():
         mixer.x_proj_b.weight.mul_(1.5)  # in place, as an optimizer step: the version changes
         mixer.A_b_log.add_(0.1)
         changed = mixer(h)
     assert mixer.__dict__["_kept"]["fused"] is not cached
-    torch.testing.assert_close(changed, mixer(h).detach(), rtol=0, atol=0)  # = prepared afresh
+    fresh = copy.deepcopy(mixer)
+    assert "_kept" not in fresh.__dict__  # derived state stays behind
+    with torch.no_grad():
+        torch.testing.assert_close(changed, fresh(h), rtol=0, atol=0)  # = prepared afresh
     assert (changed - expected).abs().max() > 1e-5  # the new weights took effect
     mixer.load_state_dict({k: v.clone() for k, v in mixer.state_dict().items()})  # copy_ into the parameters
     with torch.no_grad():
         mixer(h)
     assert mixer.__dict__["_kept"]["fused"][0] != cached[0]
-    import copy
-    assert "_kept" not in copy.deepcopy(mixer).__dict__  # derived state stays behind
 
 
 def test_mixer_scan_params_are_all_but_the_projections():

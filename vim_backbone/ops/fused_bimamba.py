@@ -73,7 +73,7 @@ STATE_PASS_PIECES = 4
 # second launch at the target. Done for walks of 2 ... HEAD_MAX_SEGMENTS segments. H200, Vim-Ti with CUDA
 # graphs, alternated runs (docs/RESULTS.md, session 12): cuts of 2 and 4 segments (batch 32 and 16 at
 # 512^2 ... 1248^2) gained 0.9% ... 3.4% images/s; cuts of 8 (batch 8 at 1024^2 / 1248^2, batch 4) lost
-# 2.0% / 2.1% / 6.6%; a first segment shorter than the others (0.15 ... 0.7 of them) gained nothing.
+# 2.0% / 2.1% / 6.5%; a first segment shorter than the others (0.15 ... 0.7 of them) gained nothing.
 HEAD_SEGMENT_EARLY = True
 HEAD_MAX_SEGMENTS = 5
 # The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
