@@ -285,10 +285,9 @@ def _scan_fwd_kernel(
     compose: exp(A a) exp(A b) = exp(A (a + b))). With HEAD, segment 0 needs no state pass: its output
     walk (launched beside the state pass of the pieces of segments 1 .. SEGMENTS - 2) writes its end state
     and total step to the slot of its last piece, and later segments compose the summaries from that slot
-    on. The state (N, BLOCK_E)
-    stays in registers along the walk, so the exps are taken once per pass, and the direction's output
-    ``C h + D u`` goes to ``y[d]`` (2, B, E, L); ``_gate_sum_kernel`` gates and sums the two. Steps run
-    four per loop iteration with four operand sets: the loads of step ``i + 4`` are issued right after
+    on. The state (N, BLOCK_E) stays in registers along the walk, so the exps are taken once per pass, and
+    the direction's output ``C h + D u`` goes to ``y[d]`` (2, B, E, L); ``_gate_sum_kernel`` gates and sums
+    the two. Steps run four per loop iteration with four operand sets: the loads of step ``i + 4`` are issued right after
     step ``i`` consumed its set, so a load has three steps of work to arrive and no register copy waits on
     it at the loop's end. With STORE_STATES the state entering each CHUNK-token chunk (in scan order) is
     written to ``states`` (2, B, E, n_chunks, N) fp32, what the backward kernel recomputes from.
