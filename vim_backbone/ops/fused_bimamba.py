@@ -327,7 +327,7 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
         f32 = dict(device=u.device, dtype=torch.float32)
         seg_h = torch.empty(2, batch, channels, segments * pieces, state, **f32)
         seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
-    grid = (_cdiv(channels, block_e), batch, 2 * segments)
+    grid = (_cdiv(channels, block_e), batch)  # and 2 x the launch's segments (pieces)
     strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *y.stride())
 
     def args(A_, first: int, progs: int):
@@ -348,13 +348,13 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
             state_pass = output_pass = dict(FAST=not _interpreting())
 
         def outputs(first: int, progs: int):
-            kernel[grid[:2] + (2 * progs,)](
+            kernel[grid + (2 * progs,)](
                 *args(A, first, progs), N=state, BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=store_states,
                 SEGMENTS=segments, SUB=pieces, WRITE_Y=True, HEAD=head, num_warps=num_warps, **output_pass)
 
         def states_of(first: int, progs: int):  # end state (from zero) and total step of each piece
             if progs > 0:  # A read with the channels contiguous (see the kernel on A's layout)
-                kernel[grid[:2] + (2 * progs,)](
+                kernel[grid + (2 * progs,)](
                     *args(A.transpose(1, 2).contiguous().transpose(1, 2), first, progs), N=state,
                     BLOCK_E=block_e, CHUNK=chunk, STORE_STATES=False, SEGMENTS=segments, SUB=pieces,
                     WRITE_Y=False, num_warps=num_warps, **state_pass)
