@@ -169,6 +169,7 @@ def test_fused_state_pass_pieces(monkeypatch, pieces, l, segments, head):
     # (3, 7, 2): one-token pieces, a last segment shorter than the others
     from vim_backbone.ops import fused_bimamba as fb
     monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
+    monkeypatch.setattr(fb, "HEAD_STATE_PASS_PIECES", pieces)
     monkeypatch.setattr(fb, "HEAD_SEGMENT_EARLY", head)
     _check_parity(torch.float32, b=2, e=8, l=l, n=4, r=2, chunk=8, block_e=4, segments=segments)
 
@@ -383,6 +384,7 @@ def test_fused_segments_gpu(monkeypatch, segments, pieces, head):
     monkeypatch.setattr(fb, "HEAD_SEGMENT_EARLY", head)
     if pieces is not None:
         monkeypatch.setattr(fb, "STATE_PASS_PIECES", pieces)
+        monkeypatch.setattr(fb, "HEAD_STATE_PASS_PIECES", pieces)
     _check_parity(torch.bfloat16, b=2, e=384, l=4097, n=16, r=12, segments=segments, bwd_segments=segments)
 
 
@@ -648,8 +650,41 @@ def test_forward_segments(monkeypatch, head):
     assert fb.forward_segments(target // 2, 4097) == (3 if head else 2)
     assert fb.forward_segments(target, 4097) == 1  # no cut, no head
     assert fb.forward_segments(target // 4, 4 * fb.SEGMENT_MIN_TOKENS) == 4  # the token floor holds
-    assert fb.forward_segments(1, 10 ** 6) == fb.MAX_SEGMENTS  # cuts of more than 4: no head
-    assert fb._head_early(5) == head and not fb._head_early(6) and not fb._head_early(1)
+    # the longest cut, one more with segment 0 beside the state pass, where a segment has enough programs
+    many = fb.HEAD_MIN_PROGRAMS
+    assert fb.forward_segments(many, 10 ** 6) == fb.MAX_SEGMENTS + (head and fb.HEAD_MAX_SEGMENTS > fb.MAX_SEGMENTS)
+    assert fb.forward_segments(many // 2, 10 ** 6) == fb.MAX_SEGMENTS
+    monkeypatch.setattr(fb, "HEAD_MAX_SEGMENTS", 5)
+    assert fb.forward_segments(many, 10 ** 6) == fb.MAX_SEGMENTS  # cuts of more than 4: no head
+    assert fb._head_early(5, many) == head and not fb._head_early(6, many) and not fb._head_early(1, many)
+    assert not fb._head_early(5, many - 1)
+
+
+def test_walk_cut_launches(monkeypatch):
+    """The launches of a cut walk: with segment 0 beside the state pass, the state pass cuts each segment into
+    HEAD_STATE_PASS_PIECES pieces; without it, into STATE_PASS_PIECES."""
+    from vim_backbone.ops import fused_bimamba as fb
+    launches = []
+
+    def run(grid, *args, WRITE_Y, SUB, SEGMENTS, HEAD=False, **kwargs):
+        launches.append((WRITE_Y, grid[2], SUB, SEGMENTS, HEAD))
+
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: _fake_gluon_module(run))
+    monkeypatch.setattr(fb, "forward_kind", lambda *a, **k: "gluon")
+    monkeypatch.setattr(fb, "STATE_PASS_PIECES", 4)
+    monkeypatch.setattr(fb, "HEAD_STATE_PASS_PIECES", 1)
+    e, l, n = 8, 64, 4
+    args = [torch.zeros(2, 2, e, l), torch.zeros(2, 2, e, l), torch.zeros(2, 2, n, l), torch.zeros(2, 2, n, l),
+            torch.zeros(2, e, n), torch.zeros(2, e), torch.zeros(2, e)]
+    programs = 2 * 2  # one channel block, batch 2, 2 directions
+    for min_programs, head in ((programs, True), (programs + 1, False)):
+        monkeypatch.setattr(fb, "HEAD_MIN_PROGRAMS", min_programs)
+        launches.clear()
+        fb._walks(*args, torch.float32, block_e=8, chunk=8, num_warps=1, segments=4, store_states=False)
+        if head:  # segment 0's walk, the state pass of segments 1 and 2 in one piece each, segments 1 ... 3
+            assert launches == [(True, 2, 1, 4, True), (False, 2 * 2, 1, 4, False), (True, 2 * 3, 1, 4, True)]
+        else:  # the state pass of segments 0 ... 2 in 4 pieces each, then all 4 segments
+            assert launches == [(False, 2 * 12, 4, 4, False), (True, 2 * 4, 4, 4, False)]
 
 
 def test_mixer_dispatches_to_fused_backend():

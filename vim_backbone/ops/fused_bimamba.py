@@ -70,12 +70,18 @@ STATE_PASS_PIECES = 4
 # Segment 0 starts from a zero state, so its output walk can run beside the state pass (on a second CUDA
 # stream) and hand on its end state: the state pass then covers segments 1 .. S - 2 only, and the output
 # pass after it segments 1 .. S - 1. One segment more than SEGMENT_TARGET_PROGRAMS asks for keeps that
-# second launch at the target. Done for walks of 2 ... HEAD_MAX_SEGMENTS segments. H200, Vim-Ti with CUDA
-# graphs, alternated runs (docs/RESULTS.md, session 12): cuts of 2 and 4 segments (batch 32 and 16 at
-# 512^2 ... 1248^2) gained 0.9% ... 3.4% images/s; cuts of 8 (batch 8 at 1024^2 / 1248^2, batch 4) lost
-# 2.0% / 2.1% / 6.5%; a first segment shorter than the others (0.15 ... 0.7 of them) gained nothing.
+# second launch at the target. Done for walks of 2 ... HEAD_MAX_SEGMENTS segments, whose state pass cuts a
+# segment into HEAD_STATE_PASS_PIECES pieces (not STATE_PASS_PIECES): its launch then has about as many
+# programs as segment 0's walk beside it. H200, Vim-Ti with CUDA graphs, alternated runs (docs/RESULTS.md,
+# sessions 12 and 13): with 4 pieces, cuts of 2 and 4 segments (batch 32 and 16 at 512^2 ... 1248^2) gained
+# 0.9% ... 3.4% images/s and cuts of 8 (batch 8 and 4) lost 2.0% ... 6.5%; one piece then gained 0 ... 3.7% more
+# at batch 16 / 32 (2 pieces lost 1.3 ... 2.8%). With one piece, cuts of 8 gained where a segment has
+# HEAD_MIN_PROGRAMS = 192 programs (batch 8 at 768^2 / 1024^2 / 1248^2: +3.6% / +3.2% / +1.2%) and lost where it
+# has 96 or 48 (batch 4 at 1024^2 / 1248^2: -4.8% / -5.4%; batch 2 at 1024^2: -11.8%).
 HEAD_SEGMENT_EARLY = True
-HEAD_MAX_SEGMENTS = 5
+HEAD_MAX_SEGMENTS = MAX_SEGMENTS + 1
+HEAD_MIN_PROGRAMS = 192
+HEAD_STATE_PASS_PIECES = 1
 # The walk backward: H200 sweep (docs/RESULTS.md), fused op forward + backward at L = 4097, E = 384:
 # 16 channels a program, cut into 4 pieces at batch 16 (8.86 ms; 9.79 ms with 8 channels and 2 pieces)
 # and 8 at batch 8 (4.62 ms; 5.77 ms) -- twice the forward's program target. Rechecked after the walk
@@ -269,18 +275,20 @@ def default_segments(programs: int, length: int, target: Optional[int] = None) -
 
 
 def forward_segments(programs: int, length: int) -> int:
-    """The forward walk's default cut: :func:`default_segments`, and one segment more where that cut is
-    of 2 ... HEAD_MAX_SEGMENTS - 1 (segment 0 then runs beside the state pass, so the launch after it runs
-    the other segments: as many programs as the target), within the SEGMENT_MIN_TOKENS floor."""
+    """The forward walk's default cut: :func:`default_segments`, and one segment more where segment 0 of
+    that cut would run beside the state pass (:func:`_head_early`; the launch after it then runs the other
+    segments: as many programs as the target), within the SEGMENT_MIN_TOKENS floor."""
     segments = default_segments(programs, length)
-    if segments > 1 and _head_early(segments + 1):
+    if segments > 1 and _head_early(segments + 1, programs):
         segments = min(segments + 1, length // SEGMENT_MIN_TOKENS)
     return segments
 
 
-def _head_early(segments: int) -> bool:
-    """Whether a walk of ``segments`` segments runs segment 0 beside the state pass (HEAD_SEGMENT_EARLY)."""
-    return HEAD_SEGMENT_EARLY and 2 <= segments <= HEAD_MAX_SEGMENTS
+def _head_early(segments: int, programs: int) -> bool:
+    """Whether a walk of ``segments`` segments, ``programs`` programs a segment (channel blocks x batch x 2
+    directions), runs segment 0 beside the state pass (HEAD_SEGMENT_EARLY): for 2 ... HEAD_MAX_SEGMENTS segments
+    of at least HEAD_MIN_PROGRAMS programs."""
+    return HEAD_SEGMENT_EARLY and 2 <= segments <= HEAD_MAX_SEGMENTS and programs >= HEAD_MIN_PROGRAMS
 
 
 def _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e: int, chunk: int, num_warps: int,
@@ -304,16 +312,17 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
     _, batch, channels, length = u.shape
     state = A.shape[-1]
     n_chunks = _cdiv(length, chunk)
+    programs = _cdiv(channels, block_e) * batch * 2  # a segment's
     if segments is None:
-        segments = forward_segments(_cdiv(channels, block_e) * batch * 2, length)
+        segments = forward_segments(programs, length)
     segments = max(1, min(segments, length))
-    pieces = max(1, STATE_PASS_PIECES)
+    pieces = max(1, HEAD_STATE_PASS_PIECES if _head_early(segments, programs) else STATE_PASS_PIECES)
     sub_len = _cdiv(length, segments * pieces)  # state-pass piece; a segment is `pieces` of them
     seg_len = sub_len * pieces
     segments = _cdiv(length, seg_len)  # no empty segment
     if segments == 1:
         pieces = 1
-    head = _head_early(segments)
+    head = _head_early(segments, programs)
     # per-direction outputs (before the gate), channels-last like u; _gate_sum gates and sums them into
     # the (B, L, E) rows the caller's out_proj reads without a copy
     if y_into_dt and dt.dtype == out_dtype and dt.stride() == y_strides(batch, channels, length):
@@ -391,7 +400,8 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
 class _beside:
     """``with _beside(device) as side: with side(): a(); b()``: on CUDA, ``a`` runs on a second stream (forked
     from the current one, joined back at the end) so that its kernels may run beside ``b``'s; elsewhere (the
-    interpreter) all in order. Works under CUDA graph capture (the fork and join become graph edges)."""
+    interpreter) all in order. Works under CUDA graph capture (the fork and join become graph edges). One second
+    stream per (device, calling stream), so that callers on different streams do not queue on one side stream."""
 
     _streams = {}
 
@@ -402,7 +412,7 @@ class _beside:
         if self.device is None:
             return contextlib.nullcontext
         self.main = torch.cuda.current_stream(self.device)
-        key = self.device.index if self.device.index is not None else torch.cuda.current_device()
+        key = (self.main.device_index, self.main.stream_id)
         self.stream = _beside._streams.get(key)
         if self.stream is None:
             self.stream = _beside._streams[key] = torch.cuda.Stream(self.device)
