@@ -73,7 +73,9 @@ class VimBackbone(VisionMamba, BaseModule):
             the maps). Defaults to False (the dense recipe).
         frozen_stages (int): freeze the embeddings (>= 0) and the first ``frozen_stages`` blocks. -1 = none.
         norm_eval (bool): keep BN in the taps in eval mode while training. Defaults to False.
-        drop_path_rate, drop_rate, with_cp, scan_backend: see :class:`VisionMamba`.
+        drop_path_rate, drop_rate, with_cp, scan_backend, cuda_graph, cuda_graph_max_shapes: see
+            :class:`VisionMamba` (``cuda_graph=True``: inference from CUDA graphs, e.g. for the fixed-size crops
+            of sliding-window segmentation; the taps are in the graph).
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=path[, prefix='backbone.'])`` loads
             an official classification file (or an mm checkpoint) unchanged; keys are reported by name.
     """
@@ -83,7 +85,8 @@ class VimBackbone(VisionMamba, BaseModule):
                  tap_scales: Optional[Sequence[float]] = None, norm_cfg: Optional[dict] = None,
                  final_norm: Optional[bool] = None, with_cls_token: bool = False, frozen_stages: int = -1,
                  norm_eval: bool = False, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 with_cp: bool = False, scan_backend: Optional[str] = None, init_cfg: Optional[dict] = None):
+                 with_cp: bool = False, scan_backend: Optional[str] = None, cuda_graph: bool = False,
+                 cuda_graph_max_shapes: int = 4, init_cfg: Optional[dict] = None):
         arch_cfg = resolve_arch(arch)
         if out_type not in OUT_TYPES:
             raise ValueError(f"out_type {out_type!r} not in {OUT_TYPES}")
@@ -91,7 +94,8 @@ class VimBackbone(VisionMamba, BaseModule):
             raise ValueError("out_type='cls_token' needs with_cls_token=True")
         super().__init__(img_size=img_size, patch_size=patch_size, stride=stride, in_chans=in_channels,
                          num_classes=0, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                         class_token=with_cls_token, with_cp=with_cp, scan_backend=scan_backend, **arch_cfg)
+                         class_token=with_cls_token, with_cp=with_cp, scan_backend=scan_backend,
+                         cuda_graph=cuda_graph, cuda_graph_max_shapes=cuda_graph_max_shapes, **arch_cfg)
         self.init_cfg = copy.deepcopy(init_cfg)
         if isinstance(out_indices, int):
             out_indices = [out_indices]
@@ -170,7 +174,7 @@ class VimBackbone(VisionMamba, BaseModule):
                     m.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    def _forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         if self.out_type == "cls_token":
             return (self.forward_head(self.forward_features(x), pre_logits=True),)
         feats = self.forward_intermediates(x, self.out_indices, norm=self.final_norm,

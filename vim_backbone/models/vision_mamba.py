@@ -9,6 +9,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from ..checkpoint import unwrap_state_dict
 from ..layers import DropPath, PatchEmbed, RMSNorm, upcast, VimBlock, insert_middle, resize_pos_embed, split_pos_embed, to_2tuple
+from .cuda_graph import GraphedForward
 
 OUTPUT_FMTS = ("NCHW", "NLC")
 NO_WEIGHT_DECAY_SUFFIXES = ("A_log", "A_b_log", "D", "D_b")
@@ -56,13 +57,18 @@ class VisionMamba(nn.Module):
         class_token (bool): keep the middle class token (classification weights) or not (the seg recipe).
         with_cp (bool): gradient checkpointing per block while training. Defaults to False.
         scan_backend (str, optional): "reference", "mamba_ssm" or None (automatic / VIM_SCAN_BACKEND).
+        cuda_graph (bool): run inference (eval mode, gradients off, CUDA inputs) from CUDA graphs, one per input
+            shape seen twice, at most ``cuda_graph_max_shapes`` kept (:class:`~.cuda_graph.GraphedForward`):
+            small batches are otherwise bound by the host's kernel launches. Defaults to False.
+        cuda_graph_max_shapes (int): graphs kept at once; each holds one forward's activations. Defaults to 4.
     """
 
     def __init__(self, img_size=224, patch_size: int = 16, stride: int = 16, in_chans: int = 3,
                  num_classes: int = 1000, embed_dim: int = 192, depth: int = 24, d_state: int = 16,
                  expand: int = 2, d_conv: int = 4, dt_rank="auto", drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, norm_eps: float = 1e-5, class_token: bool = True,
-                 with_cp: bool = False, scan_backend: Optional[str] = None):
+                 with_cp: bool = False, scan_backend: Optional[str] = None, cuda_graph: bool = False,
+                 cuda_graph_max_shapes: int = 4):
         super().__init__()
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
@@ -70,6 +76,7 @@ class VisionMamba(nn.Module):
         self.num_prefix_tokens = 1 if class_token else 0
         self.with_cp = with_cp
         self._pos_cache: Dict[Any, torch.Tensor] = {}
+        self.graphed = GraphedForward(cuda_graph_max_shapes) if cuda_graph else None
 
         self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim)
         num_patches = self.patch_embed.num_patches
@@ -183,6 +190,11 @@ class VisionMamba(nn.Module):
         return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.graphed is not None:
+            return self.graphed(self, self._forward, x)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
     def _split_cls(self, tokens: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:

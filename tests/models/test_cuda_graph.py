@@ -1,0 +1,148 @@
+"""Inference from CUDA graphs (``cuda_graph=True``): the graph cache's rules on CPU with a stand-in capture,
+and the real capture against the eager forward on a GPU."""
+import copy
+
+import pytest
+import torch
+
+import vim_backbone as vim
+from vim_backbone.models.cuda_graph import GraphedForward
+
+TINY = dict(embed_dim=32, depth=2, d_state=4, img_size=32, num_classes=5, scan_backend="reference")
+
+
+class _Replay:
+    """A stand-in graph: replay recomputes the captured function on the static input, in place."""
+
+    def __init__(self, fn, static_x, out):
+        self.fn, self.static_x, self.out = fn, static_x, out
+        self.replays = 0
+
+    def replay(self):
+        self.replays += 1
+        self.out.copy_(self.fn(self.static_x))
+
+
+def _fake_capture(log):
+    def capture(fn, x):
+        static_x = x.clone()
+        out = fn(static_x)
+        log.append(tuple(x.shape))
+        return _Replay(fn, static_x, out), static_x, out
+    return capture
+
+
+def _graphed_cpu(monkeypatch, model, max_graphs=2, min_calls=2):
+    log = []
+    g = GraphedForward(max_graphs=max_graphs, min_calls=min_calls, capture=_fake_capture(log))
+    # CPU tensors stand in for CUDA ones: the rest of the rule (eval, no gradients) holds
+    monkeypatch.setattr(g, "usable", lambda m, x: not m.training and not torch.is_grad_enabled())
+    model.graphed = g
+    return g, log
+
+
+def test_graph_cache_rules(monkeypatch):
+    torch.manual_seed(0)
+    model = vim.VisionMamba(**TINY).eval()
+    g, log = _graphed_cpu(monkeypatch, model)
+    x1, x2, x3 = (torch.randn(b, 3, 32, s) for b, s in ((2, 32), (1, 32), (1, 48)))
+    with torch.no_grad():
+        want = model._forward(x1)
+        first = model(x1)  # seen once: eager, nothing captured
+        assert log == [] and torch.equal(first, want)
+        second = model(x1)  # the second call captures
+        assert log == [(2, 3, 32, 32)] and torch.equal(second, want)
+        second.zero_()  # outputs are copies: the next call does not see this
+        third = model(x1)
+        assert log == [(2, 3, 32, 32)] and torch.equal(third, want)
+        assert g.graphs[next(iter(g.graphs))][0].replays == 2
+        for x in (x2, x2, x3, x3):  # two more shapes: the least recently used graph goes
+            model(x)
+        assert log[1:] == [(1, 3, 32, 32), (1, 3, 32, 48)] and len(g.graphs) == 2
+        assert [k[0] for k in g.graphs] == [(1, 3, 32, 32), (1, 3, 32, 48)]
+        # a parameter changed in place: every graph goes at the next call, the output follows the new weights
+        model.head.bias.add_(1.0)
+        assert torch.equal(model(x2), model._forward(x2)) and not g.graphs
+        model(x2)
+        assert len(g.graphs) == 1 and torch.equal(model(x2), model._forward(x2))
+    # training, or gradients on: eager, the cache untouched
+    model(x2).sum()
+    assert len(log) == 4
+    model.train()
+    with torch.no_grad():
+        model(x1), model(x1)
+    assert len(log) == 4
+
+
+def test_graph_cache_key_includes_autocast_and_inference_mode(monkeypatch):
+    model = vim.VisionMamba(**TINY).eval()
+    g, log = _graphed_cpu(monkeypatch, model, max_graphs=4, min_calls=1)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(x)
+    with torch.inference_mode():
+        model(x)
+    assert len(log) == 3 and len(g.graphs) == 3
+
+
+def test_graphed_model_copies_without_graphs(monkeypatch):
+    model = vim.VisionMamba(**TINY, cuda_graph=True, cuda_graph_max_shapes=3).eval()
+    assert isinstance(model.graphed, GraphedForward) and model.graphed.max_graphs == 3
+    g, log = _graphed_cpu(monkeypatch, model, max_graphs=3, min_calls=1)
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    twin = copy.deepcopy(model)
+    assert len(model.graphed.graphs) == 1 and not twin.graphed.graphs
+    assert twin.graphed.max_graphs == 3 and twin.graphed.min_calls == 1
+    assert vim.VisionMamba(**TINY).graphed is None  # off by default
+    with pytest.raises(ValueError, match="max_graphs"):
+        GraphedForward(max_graphs=0)
+
+
+def test_graphed_forward_stays_eager_on_cpu():
+    model = vim.VisionMamba(**TINY, cuda_graph=True).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        outs = [model(x) for _ in range(3)]
+    assert not model.graphed.graphs and all(torch.equal(o, outs[0]) for o in outs)
+
+
+def test_mm_backbone_takes_cuda_graph():
+    pytest.importorskip("mmengine")
+    from vim_backbone.mm.backbone import VimBackbone
+    arch = dict(embed_dim=32, depth=4, d_state=4)
+    m = VimBackbone(arch=arch, img_size=32, out_indices=(1, 3), tap_scales=(2, 1), cuda_graph=True,
+                    cuda_graph_max_shapes=2, scan_backend="reference").eval()
+    assert m.graphed.max_graphs == 2
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        feats = m(x)
+    assert [f.shape[-1] for f in feats] == [4, 2]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_cuda_graph_matches_eager_gpu(backend):
+    pytest.importorskip("mmengine")
+    from vim_backbone.mm.backbone import VimBackbone
+    torch.manual_seed(0)
+    arch = dict(embed_dim=64, depth=4, d_state=16)
+    m = VimBackbone(arch=arch, img_size=64, out_indices=(1, 3), tap_scales=(2, 0.5), cuda_graph=True,
+                    scan_backend=backend).cuda().eval()
+    xs = [torch.randn(2, 3, 64, 96, device="cuda"), torch.randn(1, 3, 80, 64, device="cuda")]
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        for x in xs:
+            want = m._forward(x)
+            for _ in range(3):  # eager, capture, replay
+                got = m(x)
+                assert all(torch.equal(a, b) for a, b in zip(got, want))
+        assert len(m.graphed.graphs) == 2
+        m.layers[0].mixer.D.add_(0.5)  # in place: the graphs go, the outputs follow
+        want = m._forward(xs[0])
+        for _ in range(3):
+            got = m(xs[0])
+            assert all(torch.equal(a, b) for a, b in zip(got, want))
+        assert len(m.graphed.graphs) == 1
