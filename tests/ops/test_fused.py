@@ -494,12 +494,15 @@ def _gate_out_proj_case(b, l, d, e, dtype):
     hidden = torch.randn(b, l, d, generator=g).to(DEVICE, dtype)
     z_w = (torch.randn(e, d, generator=g) / d ** 0.5).to(DEVICE, dtype)
     out_w = (torch.randn(d, e, generator=g) / e ** 0.5).to(DEVICE, dtype)
-    out = fb._gate_out_proj(y, hidden, z_w, out_w)
+    out = fb._gate_out_proj(y, hidden, z_w, out_w, fused=True)
     assert out.shape == (b, l, d) and out.dtype == dtype and out.is_contiguous()
     with torch.no_grad():
         unfused = F.linear(fb._gate_sum(y, F.linear(hidden, z_w).transpose(1, 2)).transpose(1, 2), out_w)
         zf = F.linear(hidden.float(), z_w.float())
         ref = F.linear(((y[0] + y[1]).float() * F.silu(zf).transpose(1, 2) / 2).transpose(1, 2), out_w.float())
+        # the default: the kernel for 16-bit weights, the unfused three for fp32 (TAIL_FUSED_FP32)
+        default = fb._gate_out_proj(y, hidden, z_w, out_w)
+    assert torch.equal(default, out if dtype != torch.float32 else unfused)
     if dtype == torch.float32:
         assert _rel_err(out, ref) < 1e-5
     elif INTERPRET:  # the interpreter's casts to bf16 truncate (Triton 3.8): a bias toward zero, ~1% here
@@ -574,14 +577,14 @@ def test_tail_falls_back_when_triton_runs_out_of_shared_memory(monkeypatch):
     monkeypatch.setattr(fb, "_tail_start", {})
     y = torch.zeros(2, 1, 8, 3).transpose(2, 3)
     args = (y, torch.zeros(1, 3, 16), torch.zeros(8, 16), torch.zeros(16, 8))
-    fb._gate_out_proj(*args)
+    fb._gate_out_proj(*args, fused=True)
     configs = fb._tail_configs(32, 4, None)
     assert launched == configs[:2]
-    fb._gate_out_proj(*args)
+    fb._gate_out_proj(*args, fused=True)
     assert launched == configs[:2] + configs[1:2]  # starts at the config that ran
     monkeypatch.setattr(fb, "OUT_BLOCK_K", -1)
     with pytest.raises(ValueError):
-        fb._gate_out_proj(*args)
+        fb._gate_out_proj(*args, fused=True)
 
 
 def _model_parity_case(monkeypatch, model_kw, hw, dtype, tol):

@@ -120,6 +120,9 @@ GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
 # 16 x 4097 / 128 x 197; 64 x 64, 2 stages 1.08x / 1.03x / 1.15x. Smaller where shared memory is short
 # (_tail_configs)
 OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES = 64, 32, 4, 3
+# the tail kernel for fp32 weights too: its IEEE fp32 dots run without tensor cores, in few programs at small
+# batches: H200, Vim-Ti at 512^2, batch 1, fp32: 2.37 ms a layer, 97% of the forward (docs/RESULTS.md, session 13)
+TAIL_FUSED_FP32 = False
 INSTALL_HINT = "install Triton with `pip install triton` (it ships with CUDA builds of torch)"
 
 
@@ -974,17 +977,24 @@ def _out_parts(d: int) -> Tuple[int, int]:
     return d0, max(16, next_power_of_2(d - d0))
 
 
-def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out_w: torch.Tensor) -> torch.Tensor:
+def _gate_out_proj(y: torch.Tensor, hidden: torch.Tensor, z_w: torch.Tensor, out_w: torch.Tensor,
+                   fused: Optional[bool] = None) -> torch.Tensor:
     """The mixer's tail without autograd: ``out_proj((y[0] + y[1]) * silu(in_proj_z(hidden)) / 2)`` in one
     kernel, (B, L, D) in the weights' dtype.
 
     ``y`` (2, B, E, L) the walks' channels-last outputs, ``hidden`` (B, L, D) the mixer's input in the weights'
     dtype, ``z_w`` (E, D) in_proj's z rows, ``out_w`` (D, E). Unfused, this is a z GEMM, ``_gate_sum`` and the
     out_proj GEMM, which write and read back two (B, L, E) tensors; here z and the gate stay in registers (the
-    values are rounded as those tensors would be).
+    values are rounded as those tensors would be). ``fused``: the one kernel (True) or the unfused three
+    (False); by default the kernel for 16-bit weights only (TAIL_FUSED_FP32).
     """
-    k = load_fused_kernels()
     _, batch, channels, length = y.shape
+    if fused is None:
+        fused = out_w.dtype != torch.float32 or TAIL_FUSED_FP32
+    if not fused:
+        z = F.linear(hidden, z_w).transpose(1, 2)  # (B, E, L) view of (B, L, E) rows
+        return F.linear(_gate_sum(y, z).transpose(1, 2), out_w)
+    k = load_fused_kernels()
     rows = batch * length
     y_rows = y.transpose(2, 3).reshape(2, rows, channels)  # a view for the walks' layout
     h = hidden.reshape(rows, -1)
