@@ -75,7 +75,7 @@ STATE_PASS_PIECES = 4
 # programs as segment 0's walk beside it. H200, Vim-Ti with CUDA graphs, alternated runs (docs/RESULTS.md,
 # sessions 12 and 13): with 4 pieces, cuts of 2 and 4 segments (batch 32 and 16 at 512^2 ... 1248^2) gained
 # 0.9% ... 3.4% images/s and cuts of 8 (batch 8 and 4) lost 2.0% ... 6.5%; one piece then gained 0 ... 3.7% more
-# at batch 16 / 32 (2 pieces lost 1.3 ... 2.8%). With one piece, cuts of 8 gained where a segment has
+# at batch 16 / 32 (2 pieces lost 0.3 ... 2.8%). With one piece, cuts of 8 gained where a segment has
 # HEAD_MIN_PROGRAMS = 192 programs (batch 8 at 768^2 / 1024^2 / 1248^2: +3.6% / +3.2% / +1.2%) and lost where it
 # has 96 or 48 (batch 4 at 1024^2 / 1248^2: -4.8% / -5.4%; batch 2 at 1024^2: -11.8%).
 HEAD_SEGMENT_EARLY = True
@@ -938,8 +938,9 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
 
     It keeps fewer activations alive at once. in_proj's x half is a GEMM of its own, and x goes once the
     conv has read it. The walks write their outputs over dt, and u goes before the tail. The tail, in_proj's
-    z half, the gate and out_proj, is one kernel (:func:`_gate_out_proj`) that writes neither z nor the gate.
-    So at most one (B, L, E) pair is alive (u and dt during the walks, y after), where the op under autograd
+    z half, the gate and out_proj, is one kernel (:func:`_gate_out_proj`) that writes neither z nor the gate
+    (16-bit weights; fp32 takes the unfused GEMMs and gate kernel, TAIL_FUSED_FP32).
+    So (16-bit) at most one (B, L, E) pair is alive (u and dt during the walks, y after), where the op under autograd
     holds xz, u, dt and y at once.
     ``in_proj_w`` (2E, D) and ``out_proj_w`` (D, E), the module's parameters: the GEMMs run in the dtype of the
     prepared ``weights`` (autocast's, when it is on), on copies of the two weights made for the call and dropped
