@@ -17,6 +17,7 @@ for a module's forward and replays them for inputs of a shape it has seen before
 
 The replayed kernels are the captured ones, with the same launch settings: outputs equal the eager forward's.
 """
+import contextlib
 from collections import OrderedDict
 from typing import Callable, Optional
 
@@ -35,16 +36,17 @@ def _autocast_key(device_type: str = "cuda") -> tuple:
 def _capture(fn: Callable, x: torch.Tensor, warmup: int = 2):
     """``fn`` captured in a CUDA graph on a static copy of ``x``: (graph, static input, static outputs)."""
     static_x = x.clone()
-    main = torch.cuda.current_stream(x.device)
-    side = torch.cuda.Stream(x.device)
-    side.wait_stream(main)
-    with torch.cuda.stream(side):  # warm-up off the capture (lazy initialisation, Triton compiles)
-        for _ in range(warmup):
-            fn(static_x)
-    main.wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = fn(static_x)
+    with torch.cuda.device(x.device):  # the input's GPU, whichever is current
+        main = torch.cuda.current_stream()
+        side = torch.cuda.Stream()
+        side.wait_stream(main)
+        with torch.cuda.stream(side):  # warm-up off the capture (lazy initialisation, Triton compiles)
+            for _ in range(warmup):
+                fn(static_x)
+        main.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = fn(static_x)
     return graph, static_x, out
 
 
@@ -125,5 +127,6 @@ class GraphedForward:
             self.graphs.move_to_end(key)
         graph, static_x, out = entry
         static_x.copy_(x)
-        graph.replay()
+        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():  # tests' stand-ins: CPU
+            graph.replay()
         return _copy_out(out)
