@@ -14,8 +14,8 @@ and write rows and the scan's per-token loads are contiguous over channels:
      boundaries (copied to fp32 when a backward follows, read in place otherwise: :func:`bc_dtype`), and
      ``dt_proj`` -> dt (2, B, E, L);
   3. one launch (two when the walk is cut into segments: a pass for the segment states, in
-     STATE_PASS_PIECES pieces a segment; three for cuts of 2 ... HEAD_MAX_SEGMENTS, where segment 0's
-     walk runs beside that pass on a second stream): softplus(dt + bias), the scan and the D skip; a program owns
+     STATE_PASS_PIECES pieces a segment; three where segment 0's walk runs beside that pass on a second
+     stream, :func:`_head_early`, the pass then in HEAD_STATE_PASS_PIECES pieces): softplus(dt + bias), the scan and the D skip; a program owns
      BLOCK_E channels of one (batch row, direction) and walks its tokens one by one with the state
      (N, BLOCK_E) in registers (one exp per state element and token, several tokens' loads in flight;
      compiled with approximate exp2 / log2 / reciprocal PTX). The walk is the Gluon kernel of
@@ -256,7 +256,7 @@ def fused_settings() -> dict:
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
                 segment_target_programs=SEGMENT_TARGET_PROGRAMS, segment_min_tokens=SEGMENT_MIN_TOKENS,
                 max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES,
-                head_segment_early=[HEAD_SEGMENT_EARLY, HEAD_MAX_SEGMENTS],
+                head_segment_early=[HEAD_SEGMENT_EARLY, HEAD_MAX_SEGMENTS, HEAD_MIN_PROGRAMS, HEAD_STATE_PASS_PIECES],
                 forward=forward_kind(),
                 gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY,
                 backward=backward_kind(),
@@ -266,6 +266,7 @@ def fused_settings() -> dict:
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"),
                 inference_tail=[OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES],
+                tail_fused_fp32=TAIL_FUSED_FP32,
                 bc_dtype=dict(training=bc_dtype(True), inference=bc_dtype(False)))
 
 
