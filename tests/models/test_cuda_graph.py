@@ -146,3 +146,22 @@ def test_cuda_graph_matches_eager_gpu(backend):
             got = m(xs[0])
             assert all(torch.equal(a, b) for a, b in zip(got, want))
         assert len(m.graphed.graphs) == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_cuda_graph_on_a_device_that_is_not_current_gpu():
+    # the model and its input on cuda:1 while cuda:0 is current: capture and replay run on cuda:1
+    torch.manual_seed(0)
+    m = vim.create_model("vim_tiny_patch16_224", embed_dim=64, depth=4, img_size=64, num_classes=7,
+                         cuda_graph=True).to("cuda:1").eval()
+    x = torch.randn(2, 3, 64, 64, device="cuda:1")
+    torch.cuda.set_device(0)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        want = m._forward(x)
+        for _ in range(3):  # eager, capture, replay
+            got = m(x)
+            assert got.device == x.device
+            assert torch.equal(got, want)
+    assert len(m.graphed.graphs) == 1
+    assert torch.cuda.current_device() == 0
