@@ -132,36 +132,44 @@ def test_cuda_graph_matches_eager_gpu(backend):
     arch = dict(embed_dim=64, depth=4, d_state=16)
     m = VimBackbone(arch=arch, img_size=64, out_indices=(1, 3), tap_scales=(2, 0.5), cuda_graph=True,
                     scan_backend=backend).cuda().eval()
-    xs = [torch.randn(2, 3, 64, 96, device="cuda"), torch.randn(1, 3, 80, 64, device="cuda")]
+    shapes = [(2, 3, 64, 96), (1, 3, 80, 64)]
+
+    def check(shape):
+        for _ in range(4):  # eager, capture, replays: a new input each time, so a replay must recompute
+            x = torch.randn(shape, device="cuda")
+            got, want = m(x), m._forward(x)
+            assert all(torch.equal(a, b) for a, b in zip(got, want))
+
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        for x in xs:
-            want = m._forward(x)
-            for _ in range(3):  # eager, capture, replay
-                got = m(x)
-                assert all(torch.equal(a, b) for a, b in zip(got, want))
+        for shape in shapes:
+            check(shape)
         assert len(m.graphed.graphs) == 2
         m.layers[0].mixer.D.add_(0.5)  # in place: the graphs go, the outputs follow
-        want = m._forward(xs[0])
-        for _ in range(3):
-            got = m(xs[0])
-            assert all(torch.equal(a, b) for a, b in zip(got, want))
+        check(shapes[0])
         assert len(m.graphed.graphs) == 1
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
-def test_cuda_graph_on_a_device_that_is_not_current_gpu():
-    # the model and its input on cuda:1 while cuda:0 is current: capture and replay run on cuda:1
+@pytest.mark.parametrize("first", ["cuda:0", "cuda:1"])
+def test_cuda_graph_on_a_device_that_is_not_current_gpu(first):
+    # the model and its inputs on cuda:1 while cuda:0 is current: capture and replay run on cuda:1, also after a
+    # first capture on cuda:0 (which fixes torch.cuda.graph's default capture stream on that GPU)
     torch.manual_seed(0)
-    m = vim.create_model("vim_tiny_patch16_224", embed_dim=64, depth=4, img_size=64, num_classes=7,
-                         cuda_graph=True).to("cuda:1").eval()
-    x = torch.randn(2, 3, 64, 64, device="cuda:1")
     torch.cuda.set_device(0)
+    kw = dict(embed_dim=64, depth=4, img_size=64, num_classes=7, cuda_graph=True)
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        want = m._forward(x)
-        for _ in range(3):  # eager, capture, replay
-            got = m(x)
+        if first == "cuda:0":
+            m0 = vim.create_model("vim_tiny_patch16_224", **kw).cuda().eval()
+            x0 = torch.randn(1, 3, 64, 64, device="cuda")
+            for _ in range(3):
+                m0(x0)
+            assert len(m0.graphed.graphs) == 1
+        m = vim.create_model("vim_tiny_patch16_224", **kw).to("cuda:1").eval()
+        for i in range(4):  # eager, capture, replays: a new input each time, so a replay must recompute
+            x = torch.randn(2, 3, 64, 64, device="cuda:1")
+            got, want = m(x), m._forward(x)
             assert got.device == x.device
-            assert torch.equal(got, want)
+            assert torch.equal(got, want), i
     assert len(m.graphed.graphs) == 1
     assert torch.cuda.current_device() == 0

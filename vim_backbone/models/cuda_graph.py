@@ -45,7 +45,9 @@ def _capture(fn: Callable, x: torch.Tensor, warmup: int = 2):
                 fn(static_x)
         main.wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # captured on a stream of the input's GPU: torch.cuda.graph's own default stream belongs to the GPU
+        # that was current at the process's first capture, and a capture on it records nothing from another GPU
+        with torch.cuda.graph(graph, stream=side):
             out = fn(static_x)
     return graph, static_x, out
 

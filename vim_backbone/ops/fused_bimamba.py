@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from .selective_scan_ref import causal_conv1d_ref, selective_scan_ref
 
 __all__ = ["bidirectional_scan_fused", "bidirectional_scan_ref", "bidirectional_selective_scan", "fused_available",
-           "fused_mixer_inference", "load_fused_kernels", "prepare_fused_weights", "scan_fused_prepared",
-           "FusedWeights", "FUSED_DTYPES"]
+           "fused_mixer_inference", "load_fused_kernels", "on_device_of", "prepare_fused_weights",
+           "scan_fused_prepared", "FusedWeights", "FUSED_DTYPES"]
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Forward tile: one lane per channel (32 channels, one warp), the N states of a channel in its registers,
@@ -245,6 +245,16 @@ def _bidirectional_conv_silu_torch(x: torch.Tensor, weight: torch.Tensor, bias: 
     # anti-causal: output t sees x[t .. t + W - 1], tap k on x[t + W - 1 - k]
     pre_b = F.conv1d(x, w[1].flip(-1).unsqueeze(1), b[1], padding=width - 1, groups=channels)[..., width - 1:]
     return torch.stack([F.silu(pre_f), F.silu(pre_b)])
+
+
+def on_device_of(t: torch.Tensor):
+    """A context in which ``t``'s GPU is the current device. Triton launches a kernel on the current device
+    whatever its arguments' device, so each public entry of the fused ops runs under this: a model on
+    ``cuda:1`` works while ``cuda:0`` is current. A no-op context where the device is already current (or
+    ``t`` is not on a GPU)."""
+    if t.is_cuda and t.device.index != torch.cuda.current_device():
+        return torch.cuda.device(t.device)
+    return contextlib.nullcontext()
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -816,7 +826,8 @@ def bidirectional_scan_fused(
     weights = prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
                                     dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank, d_state,
                                     x.dtype)
-    return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
+    with on_device_of(x):
+        return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
 
 
 class FusedWeights(NamedTuple):
@@ -927,7 +938,8 @@ def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: Fus
     _check_activations(x, z)
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
-    return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
+    with on_device_of(x):
+        return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
 
 
 def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_proj_w: torch.Tensor,
@@ -949,6 +961,14 @@ def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_pro
     small kernels a block: 1.5% images/s at 224^2 (batch 128), 0.6% at 1024^2 (16), none at batch 64 (H200, bf16,
     CUDA graphs; docs/RESULTS.md, session 10). Options as in :func:`bidirectional_scan_fused`.
     """
+    with on_device_of(hidden):
+        return _mixer_inference(hidden, in_proj_w, out_proj_w, weights, dt_rank, d_state, block_e, chunk, num_warps,
+                                segments)
+
+
+def _mixer_inference(hidden, in_proj_w, out_proj_w, weights: FusedWeights, dt_rank: int, d_state: int,
+                     block_e: Optional[int], chunk: Optional[int], num_warps: Optional[int],
+                     segments: Optional[int]) -> torch.Tensor:
     channels = in_proj_w.shape[0] // 2
     dtype = weights.x_proj_w.dtype
     in_w = in_proj_w.to(dtype)

@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .fused_bimamba import fused_available, load_fused_kernels, next_power_of_2
+from .fused_bimamba import fused_available, load_fused_kernels, next_power_of_2, on_device_of
 
 __all__ = ["add_rmsnorm", "add_rmsnorm_available"]
 
@@ -71,4 +71,5 @@ def add_rmsnorm(x: torch.Tensor, residual: Optional[torch.Tensor], weight: torch
         x (Tensor): (..., D) fp32/fp16/bf16. residual (Tensor, optional): (..., D) fp32; None = zeros.
         weight (Tensor): (D,). eps (float): added to the mean square.
     """
-    return _AddRMSNorm.apply(x, residual, weight, eps)
+    with on_device_of(x):  # Triton launches on the current device
+        return _AddRMSNorm.apply(x, residual, weight, eps)
