@@ -60,6 +60,25 @@ def test_any_input_size(hw):
     assert [tuple(f.shape) for f in feats] == [(1, 32, gh, gw)] * 2
 
 
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_empty_batch(backend):
+    # a batch of 0 images gives 0 outputs, in inference and training (the fused kernels are not launched)
+    from vim_backbone.ops.fused_bimamba import fused_available
+    if backend == "fused" and not fused_available(torch.device("cuda" if torch.cuda.is_available() else "cpu")):
+        pytest.skip("fused scan needs Triton with CUDA, or TRITON_INTERPRET=1")
+    device = "cuda" if backend == "fused" and torch.cuda.is_available() else "cpu"
+    m = tiny(scan_backend=backend).to(device).eval()
+    x = torch.randn(0, 3, 64, 48, device=device)
+    with torch.no_grad():
+        assert m(x).shape == (0, 10)
+        feats = m.forward_intermediates(x, indices=[1], intermediates_only=True)
+    assert [tuple(f.shape) for f in feats] == [(0, 32, 4, 3)]
+    m.train()
+    out = m(x.requires_grad_(True))
+    out.sum().backward()
+    assert out.shape == (0, 10) and m.patch_embed.proj.weight.grad is not None
+
+
 def test_stride8_grid():
     m = tiny(stride=8).eval()
     assert m.pos_embed.shape == (1, 50, 32)

@@ -249,7 +249,7 @@ class VisionMamba(nn.Module):
                 feat = feat.to(hidden.dtype)
                 tokens, cls = self._split_cls(feat)
                 if output_fmt == "NCHW":
-                    tokens = tokens.reshape(tokens.shape[0], gh, gw, -1).permute(0, 3, 1, 2).contiguous()
+                    tokens = tokens.reshape(tokens.shape[0], gh, gw, tokens.shape[-1]).permute(0, 3, 1, 2).contiguous()
                 feats.append((tokens, cls) if return_cls else tokens)
         if intermediates_only:
             return feats
