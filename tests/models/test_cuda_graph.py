@@ -101,6 +101,26 @@ def test_graphed_model_copies_without_graphs(monkeypatch):
         GraphedForward(max_graphs=0)
 
 
+class _CudaLike:
+    """Stands in for a CUDA input: ``usable`` reads only ``is_cuda``."""
+    is_cuda = True
+
+
+def test_graphs_only_for_cuda_inference_outside_data_parallel_replicas(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)  # no CUDA here
+    m = vim.VisionMamba(**TINY).eval()
+    g = GraphedForward()
+    with torch.no_grad():
+        assert g.usable(m, _CudaLike())
+        assert not g.usable(m, torch.zeros(1))  # a CPU input
+        m._is_replica = True  # what nn.DataParallel's replicate() sets on each replica
+        assert not g.usable(m, _CudaLike())
+    del m._is_replica
+    assert not g.usable(m, _CudaLike())  # gradients on
+    with torch.no_grad():
+        assert not g.usable(m.train(), _CudaLike())
+
+
 def test_graphed_forward_stays_eager_on_cpu():
     model = vim.VisionMamba(**TINY, cuda_graph=True).eval()
     x = torch.randn(1, 3, 32, 32)

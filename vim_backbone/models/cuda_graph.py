@@ -89,9 +89,11 @@ class GraphedForward:
         self.__init__(**state)
 
     def usable(self, module: nn.Module, x: torch.Tensor) -> bool:
-        """Whether this call may run from a graph: inference on a CUDA tensor, not inside another capture."""
+        """Whether this call may run from a graph: inference on a CUDA tensor, not inside another capture, and
+        not in a ``nn.DataParallel`` replica (its replicas, rebuilt each call, share this cache and run in
+        threads: they would drop each other's graphs and capture side by side)."""
         return (x.is_cuda and not module.training and not torch.is_grad_enabled()
-                and not torch.cuda.is_current_stream_capturing())
+                and not getattr(module, "_is_replica", False) and not torch.cuda.is_current_stream_capturing())
 
     @staticmethod
     def module_state(module: nn.Module) -> tuple:
