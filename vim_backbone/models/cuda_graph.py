@@ -47,7 +47,9 @@ def _capture(fn: Callable, x: torch.Tensor, warmup: int = 2):
         graph = torch.cuda.CUDAGraph()
         # captured on a stream of the input's GPU: torch.cuda.graph's own default stream belongs to the GPU
         # that was current at the process's first capture, and a capture on it records nothing from another GPU
-        with torch.cuda.graph(graph, stream=side):
+        # thread_local: CUDA calls of other threads (a DataLoader's pin-memory thread allocating pinned memory)
+        # do not break the capture, which happens mid-loop, the second time a shape is seen
+        with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
             out = fn(static_x)
     return graph, static_x, out
 
