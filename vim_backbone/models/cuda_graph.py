@@ -17,12 +17,13 @@ for a module's forward and replays them for inputs of a shape it has seen before
 
 The replayed kernels are the captured ones, with the same launch settings: outputs equal the eager forward's.
 """
-import contextlib
 from collections import OrderedDict
 from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
+
+from ..ops.fused_bimamba import on_device_of
 
 MAX_COUNTED_SHAPES = 256
 
@@ -133,6 +134,6 @@ class GraphedForward:
             self.graphs.move_to_end(key)
         graph, static_x, out = entry
         static_x.copy_(x)
-        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():  # tests' stand-ins: CPU
+        with on_device_of(x):  # the input's GPU (a no-op for the tests' CPU stand-ins)
             graph.replay()
         return _copy_out(out)
