@@ -17,6 +17,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   ${PYTHON:-python3} -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
+# torch's CUDA build alone is 5.5 GB in the environment; a full disk shows up later as pip's bare "[Errno 28] No
+# space left on device", so say it first
+free_kb=$(df -Pk "$VENV" | awk 'NR == 2 {print $4}')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $((10 * 1024 * 1024)) ]; then
+  echo "[install] warning: $((free_kb / 1024)) MB free where $VENV lies; a new environment takes 6.1 GB, more while it installs" >&2
+fi
 $PY -m pip install -q --upgrade "pip>=24"
 EXTRAS=""
 for arg in "$@"; do

@@ -39,6 +39,12 @@ def test_every_trainable_parameter_gets_a_gradient(kwargs):
     assert set(bb.state_dict()) >= {"norm_f.weight", "layers.3.mixer.A_log"}
 
 
+def test_scan_recompute_reaches_every_mixer():
+    # a config's backbone=dict(..., scan_recompute=True) (the fused backend's lower-memory training)
+    assert all(layer.mixer.recompute for layer in VimBackbone(arch=ARCH, scan_recompute=True).layers)
+    assert not any(layer.mixer.recompute for layer in VimBackbone(arch=ARCH).layers)
+
+
 def test_frozen_stages_stay_frozen_after_train():
     bb = VimBackbone(arch=ARCH, img_size=32, frozen_stages=2, drop_path_rate=0.1, with_cls_token=True)
     bb.train()

@@ -79,6 +79,37 @@ def test_empty_batch(backend):
     assert out.shape == (0, 10) and m.patch_embed.proj.weight.grad is not None
 
 
+def test_scan_recompute_trains_like_the_default():
+    # scan_recompute reaches every mixer; with the fused backend the block keeps less for the backward and the
+    # gradients stay those of the default; with the reference backend it changes nothing
+    from vim_backbone.ops.fused_bimamba import fused_available
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    m = tiny(scan_recompute=True)
+    assert all(layer.mixer.recompute for layer in m.layers) and not any(l.mixer.recompute for l in tiny().layers)
+    if not fused_available(torch.device(device)):
+        pytest.skip("fused scan needs Triton with CUDA, or TRITON_INTERPRET=1")
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 48, device=device)
+    runs = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        m = tiny(scan_backend="fused", scan_recompute=recompute, depth=2).to(device).train()
+        kept = {}
+
+        def pack(t):
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = m(x)
+        out.square().sum().backward()
+        runs.append((sum(kept.values()), out.detach(), {n: p.grad for n, p in m.named_parameters()}))
+    (kept, out, grads), (kept_re, out_re, grads_re) = runs
+    assert kept_re < kept and torch.equal(out_re, out)
+    for name, g in grads.items():
+        torch.testing.assert_close(grads_re[name], g, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_stride8_grid():
     m = tiny(stride=8).eval()
     assert m.pos_embed.shape == (1, 50, 32)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from vim_backbone.layers.mixer import BiMambaMixer
 from vim_backbone.ops import get_backend
-from vim_backbone.ops.fused_bimamba import (bidirectional_scan_fused, bidirectional_scan_ref,
+from vim_backbone.ops.fused_bimamba import (_xproj_columns, bidirectional_scan_fused, bidirectional_scan_ref,
                                             fused_available)
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -316,6 +316,47 @@ def test_fused_matches_mixer_directions():
                                g_got, g_exp):
         err = (a - b).abs().max().item()
         assert err < 1e-4 * max(1.0, b.abs().max().item()), f"grad {name} max err {err}"
+
+
+def _saved_bytes_and_grads(args, recompute, **kw):
+    """The bytes of the distinct storages the op keeps for its backward, and its gradients."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = bidirectional_scan_fused(**args, recompute=recompute, **kw)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out)
+    return sum(storages.values()), torch.autograd.grad(out, list(args.values()), grad)
+
+
+@pytest.mark.parametrize("dtype, l, segments, bwd_segments", [(torch.float32, 37, 3, 2), (torch.bfloat16, 21, 1, 1)])
+def test_fused_recompute_gives_the_same_gradients_from_less(dtype, l, segments, bwd_segments):
+    # recompute: the backward makes u, dt and the fp32 B, C again from x and the x_proj output, with the forward's
+    # kernels on the same inputs, so every gradient is the same (to the bit under the interpreter; on a GPU the
+    # backward's atomic sums may add in another order), and (2, B, E, L) u and dt and the B, C copies are not kept
+    b, e, n, r = 2, 8, 4, 2
+    args = _make_args(dtype, b, e, l, n, r)
+    kw = dict(dt_rank=r, d_state=n, chunk=8, block_e=4, segments=segments, bwd_segments=bwd_segments)
+    kept, grads = _saved_bytes_and_grads(args, False, **kw)
+    kept_less, grads_re = _saved_bytes_and_grads(args, True, **kw)
+    for name, g, g_re in zip(args, grads, grads_re):
+        if DEVICE.type == "cpu":
+            assert torch.equal(g_re, g), name
+        else:
+            assert _rel_err(g_re, g.float()) < (1e-5 if dtype == torch.float32 else 1e-2), name
+    itemsize = torch.tensor([], dtype=dtype).element_size()
+    b_col, c_col, _ = _xproj_columns(r, n)  # the fp32 copy of the x_proj output's B and C columns (bc_dtype)
+    bc_bytes = 0 if dtype == torch.float32 else 2 * b * l * (c_col + n - b_col) * 4
+    assert kept - kept_less == 2 * (2 * b * e * l * itemsize) + bc_bytes
+
+
+def test_fused_recompute_parity_joined():
+    # the mixer's call (xz whole) with recompute, against the reference
+    _check_parity(torch.float32, b=2, e=8, l=37, n=4, r=2, chunk=8, block_e=4, segments=3, joined=True,
+                  recompute=True)
 
 
 def test_fused_without_grad_skips_state_saving():

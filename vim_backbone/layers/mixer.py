@@ -21,11 +21,14 @@ class BiMambaMixer(nn.Module):
         dt_rank (int | "auto"): R; ``ceil(D / 16)`` when "auto".
         dt_min, dt_max, dt_init_floor (float): range of the initial step size.
         backend (str, optional): scan backend (see :mod:`vim_backbone.ops`); None = automatic.
+        recompute (bool): with the ``fused`` backend, keep fewer activations for the backward, which recomputes
+            the rest (``recompute`` of :func:`~vim_backbone.ops.fused_bimamba.bidirectional_scan_fused`); the
+            other backends keep what autograd saves. Defaults to False.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
                  dt_min: float = 1e-3, dt_max: float = 1e-1, dt_init_floor: float = 1e-4,
-                 backend: Optional[str] = None):
+                 backend: Optional[str] = None, recompute: bool = False):
         super().__init__()
         self.d_model = d_model
         self.d_state = d_state
@@ -33,6 +36,7 @@ class BiMambaMixer(nn.Module):
         self.d_inner = expand * d_model
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else dt_rank
         self.backend = backend
+        self.recompute = recompute
         E, N, R = self.d_inner, d_state, self.dt_rank
 
         self.in_proj = nn.Linear(d_model, 2 * E, bias=False)
@@ -139,7 +143,7 @@ class BiMambaMixer(nn.Module):
             # inside the prepared weights' one autograd node.
             from ..ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
             weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, xz.dtype, a_log=True)
-            out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state)
+            out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state, recompute=self.recompute)
             return F.linear(out.transpose(1, 2), self.out_proj.weight)
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)

@@ -57,6 +57,10 @@ class VisionMamba(nn.Module):
         class_token (bool): keep the middle class token (classification weights) or not (the seg recipe).
         with_cp (bool): gradient checkpointing per block while training. Defaults to False.
         scan_backend (str, optional): "reference", "mamba_ssm" or None (automatic / VIM_SCAN_BACKEND).
+        scan_recompute (bool): in training with the ``fused`` backend, each block keeps fewer activations for the
+            backward (not the conv output, the step dt, nor fp32 copies of B and C), which recomputes them: a
+            conv kernel, a GEMM and a cast a block. Less memory than the default, more than ``with_cp``. No
+            effect with the other backends. Defaults to False.
         cuda_graph (bool): run inference (eval mode, gradients off, CUDA inputs) from CUDA graphs, one per input
             shape seen twice, at most ``cuda_graph_max_shapes`` kept (:class:`~.cuda_graph.GraphedForward`):
             small batches are otherwise bound by the host's kernel launches. Defaults to False.
@@ -68,7 +72,7 @@ class VisionMamba(nn.Module):
                  expand: int = 2, d_conv: int = 4, dt_rank="auto", drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, norm_eps: float = 1e-5, class_token: bool = True,
                  with_cp: bool = False, scan_backend: Optional[str] = None, cuda_graph: bool = False,
-                 cuda_graph_max_shapes: int = 4):
+                 cuda_graph_max_shapes: int = 4, scan_recompute: bool = False):
         super().__init__()
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
@@ -85,7 +89,8 @@ class VisionMamba(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
 
         dpr = [0.0] + torch.linspace(0, drop_path_rate, depth).tolist()[: depth - 1]
-        mixer_kwargs = dict(d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank, backend=scan_backend)
+        mixer_kwargs = dict(d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank, backend=scan_backend,
+                            recompute=scan_recompute)
         self.layers = nn.ModuleList(VimBlock(embed_dim, drop_path=dpr[i], norm_eps=norm_eps, **mixer_kwargs)
                                     for i in range(depth))
         self.norm_f = RMSNorm(embed_dim, eps=norm_eps)

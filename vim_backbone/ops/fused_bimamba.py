@@ -31,7 +31,10 @@ chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token
 with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton launches for the conv
 gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` uses PyTorch's conv
 instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
-x_proj output and of xz are each assembled in one tensor.
+x_proj output and of xz are each assembled in one tensor. With ``recompute`` the node keeps only x, z, the x_proj
+output and the chunk-entry states, and the backward recomputes u, dt and the fp32 B, C first (the conv kernel,
+dt_proj's GEMM, a cast): Vim-Ti keeps 0.521 GB an image at 1024^2 for its backward instead of 0.848
+(``tools/activation_memory.py``).
 """
 import contextlib
 import os
@@ -559,16 +562,23 @@ def _projections(u, x_proj_w, dt_proj_w, dt_rank: int, d_state: int, grad: bool)
     """x_dbl, dt, B, C of :func:`_mixer_inputs` from u."""
     _, batch, channels, length = u.shape
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
-    b_col, c_col, _ = _xproj_columns(dt_rank, d_state)
     x_dbl = torch.bmm(rows, x_proj_w.transpose(1, 2))
+    return (x_dbl, *_step_and_bc(x_dbl, dt_proj_w, batch, length, dt_rank, d_state, bc_dtype(grad) == "float32"))
+
+
+def _step_and_bc(x_dbl, dt_proj_w, batch: int, length: int, dt_rank: int, d_state: int, bc_float: bool):
+    """dt, B, C of :func:`_mixer_inputs` from the x_proj output ``x_dbl`` (2, B L, cols); ``bc_float``: B and C as
+    an fp32 copy (else views of x_dbl, :func:`bc_dtype`)."""
+    channels = dt_proj_w.shape[1]
+    b_col, c_col, _ = _xproj_columns(dt_rank, d_state)
     # dt_proj reads the dt columns with their zero padding (dt_proj_w is padded to match, _dtproj_weight)
     dt = torch.bmm(x_dbl[..., :b_col], dt_proj_w.transpose(1, 2)).view(2, batch, length, channels).transpose(2, 3)
     # every lane loads the same B_t, C_t at every token
     bc = x_dbl[..., b_col:c_col + d_state]
-    if bc_dtype(grad) == "float32":
+    if bc_float:
         bc = bc.float()
     bc = bc.view(2, batch, length, -1).transpose(2, 3)
-    return x_dbl, dt, bc[:, :, :d_state], bc[:, :, c_col - b_col:c_col - b_col + d_state]
+    return dt, bc[:, :, :d_state], bc[:, :, c_col - b_col:c_col - b_col + d_state]
 
 
 def _weight_grad(grad: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
@@ -592,11 +602,16 @@ class _FusedMixer(torch.autograd.Function):
     the several uses of u and of the x_proj output (an addition, zero fills). The backward adds the
     scan's du to the x_proj input gradient in the GEMM (``baddbmm``) and lays the dt, B and C gradients
     into one x_proj output gradient.
+
+    ``recompute``: keep only x, z and the x_proj output for the backward, which recomputes u (the conv kernel),
+    dt (dt_proj's GEMM) and the fp32 B, C (a cast) from them, the same values; else those are kept too
+    (:func:`scan_fused_prepared`).
     """
 
     @staticmethod
     def forward(ctx, x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, dt_rank: int, d_state: int,
-                block_e: int, chunk: int, num_warps: int, segments: Optional[int], bwd_segments: Optional[int]):
+                block_e: int, chunk: int, num_warps: int, segments: Optional[int], bwd_segments: Optional[int],
+                recompute: bool = False):
         joined = z is None
         if joined:
             x, z = x.chunk(2, dim=1)
@@ -604,16 +619,24 @@ class _FusedMixer(torch.autograd.Function):
         u, x_dbl, dt, Bm, Cm = _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank, d_state, store_states)
         out, states = _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
                                     store_states)
+        ctx.recompute = recompute
         if store_states:
-            ctx.save_for_backward(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, u, x_dbl, dt, Bm, Cm,
-                                  states)
+            kept = (x_dbl, states) if recompute else (u, x_dbl, dt, Bm, Cm, states)
+            ctx.save_for_backward(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, *kept)
+            ctx.bc_float = Bm.dtype == torch.float32 and x_dbl.dtype != torch.float32
         ctx.joined, ctx.dt_rank, ctx.d_state = joined, dt_rank, d_state
         ctx.chunk, ctx.bwd_segments = chunk, bwd_segments
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, u, x_dbl, dt, Bm, Cm, states = ctx.saved_tensors
+        x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, *kept = ctx.saved_tensors
+        if ctx.recompute:  # the forward's own kernels and GEMM on the same inputs
+            x_dbl, states = kept
+            u = _conv_forward(x, conv_w, conv_b)
+            dt, Bm, Cm = _step_and_bc(x_dbl, dt_proj_w, x.shape[0], x.shape[2], ctx.dt_rank, ctx.d_state, ctx.bc_float)
+        else:
+            u, x_dbl, dt, Bm, Cm, states = kept
         need = ctx.needs_input_grad
         du, ddt, dB, dC, dz_terms, dA, dD, dbias = _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out,
                                                                   ctx.chunk, ctx.bwd_segments)
@@ -646,7 +669,7 @@ class _FusedMixer(torch.autograd.Function):
         else:
             g_x, g_z = gx, gz
         return (g_x, g_z, g_conv_w, g_conv_b, g_xproj_w, g_dtproj_w, dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None)
+                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None, None)
 
 
 def bc_dtype(grad: bool = True) -> str:
@@ -798,6 +821,7 @@ def bidirectional_scan_fused(
     num_warps: Optional[int] = None,
     segments: Optional[int] = None,
     bwd_segments: Optional[int] = None,
+    recompute: bool = False,
 ) -> torch.Tensor:
     """Both Vim scan directions, gated and averaged: ``(y_f + y_b) * silu(z) / 2``, (B, E, L).
 
@@ -821,13 +845,17 @@ def bidirectional_scan_fused(
             pass for the segment states); 1 for none. Defaults to :func:`default_segments`.
         bwd_segments (int, optional): the same for the walk backward (pieces of whole chunks, plus a pass
             for the gradient each piece sends back). Defaults to :func:`default_segments`.
+        recompute (bool): keep less for the backward, which then recomputes the conv output, the step dt and
+            the fp32 copies of B and C from x and the x_proj output (a conv kernel, a GEMM and a cast):
+            39% fewer bytes of activations a Vim block in training. Defaults to False (keep them).
     """
     _check_activations(x, z)  # prepare_fused_weights checks the weights
     weights = prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
                                     dt_proj_b_f, dt_proj_w_b, dt_proj_b_b, A_f, A_b, D_f, D_b, dt_rank, d_state,
                                     x.dtype)
     with on_device_of(x):
-        return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
+        return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments,
+                              recompute)
 
 
 class FusedWeights(NamedTuple):
@@ -933,13 +961,15 @@ class _PrepareWeights(torch.autograd.Function):
 
 def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: FusedWeights, dt_rank: int, d_state: int,
                         block_e: Optional[int] = None, chunk: Optional[int] = None, num_warps: Optional[int] = None,
-                        segments: Optional[int] = None, bwd_segments: Optional[int] = None) -> torch.Tensor:
+                        segments: Optional[int] = None, bwd_segments: Optional[int] = None,
+                        recompute: bool = False) -> torch.Tensor:
     """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options)."""
     _check_activations(x, z)
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     with on_device_of(x):
-        return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments)
+        return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments,
+                              recompute)
 
 
 def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_proj_w: torch.Tensor,
@@ -1080,9 +1110,9 @@ def _shared_memory_limit(device: torch.device) -> Optional[int]:
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
-                   bwd_segments) -> torch.Tensor:
+                   bwd_segments, recompute: bool = False) -> torch.Tensor:
     return _FusedMixer.apply(x, z, *weights, dt_rank, d_state, block_e or DEFAULT_BLOCK_E, chunk or DEFAULT_CHUNK,
-                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments)
+                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments, recompute)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
@@ -1140,11 +1170,12 @@ def bidirectional_scan_ref(
     num_warps: Optional[int] = None,
     segments: Optional[int] = None,
     bwd_segments: Optional[int] = None,
+    recompute: bool = False,
 ) -> torch.Tensor:
     """Pure-PyTorch twin of :func:`bidirectional_scan_fused` (flip copies, two reference scans).
 
-    ``block_e``, ``chunk``, ``num_warps``, ``segments`` and ``bwd_segments`` are accepted for signature
-    parity and ignored.
+    ``block_e``, ``chunk``, ``num_warps``, ``segments``, ``bwd_segments`` and ``recompute`` are accepted for
+    signature parity and ignored.
     """
     if z is None:  # x is xz (B, 2E, L)
         x, z = x.chunk(2, dim=1)
