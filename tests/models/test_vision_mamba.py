@@ -79,9 +79,12 @@ def test_empty_batch(backend):
     assert out.shape == (0, 10) and m.patch_embed.proj.weight.grad is not None
 
 
-def test_scan_recompute_trains_like_the_default():
-    # scan_recompute reaches every mixer; with the fused backend the block keeps less for the backward and the
-    # gradients stay those of the default; with the reference backend it changes nothing
+@pytest.mark.parametrize("amp", [None, torch.bfloat16])
+def test_scan_recompute_trains_like_the_default(amp):
+    # scan_recompute reaches every mixer; with the fused backend the block keeps less for the backward, the outputs
+    # are the default's and so are the gradients (up to the order of sums); with the reference backend it changes
+    # nothing
+    import contextlib
     from vim_backbone.ops.fused_bimamba import fused_available
     device = "cuda" if torch.cuda.is_available() else "cpu"
     m = tiny(scan_recompute=True)
@@ -100,14 +103,19 @@ def test_scan_recompute_trains_like_the_default():
             kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
             return t
 
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        autocast = torch.autocast(device, dtype=amp) if amp else contextlib.nullcontext()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
             out = m(x)
-        out.square().sum().backward()
+        out.float().square().sum().backward()
         runs.append((sum(kept.values()), out.detach(), {n: p.grad for n, p in m.named_parameters()}))
     (kept, out, grads), (kept_re, out_re, grads_re) = runs
     assert kept_re < kept and torch.equal(out_re, out)
     for name, g in grads.items():
-        torch.testing.assert_close(grads_re[name], g, rtol=1e-5, atol=1e-6, msg=name)
+        if amp is None:
+            torch.testing.assert_close(grads_re[name], g, rtol=1e-5, atol=1e-6, msg=name)
+        else:  # the bf16 GEMMs of in_proj's backward, in the node or in autograd's linear
+            err = ((grads_re[name] - g).abs().max() / g.abs().max().clamp(min=1e-3)).item()
+            assert err < 2e-2, (name, err)
 
 
 def test_stride8_grid():

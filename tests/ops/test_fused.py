@@ -359,6 +359,47 @@ def test_fused_recompute_parity_joined():
                   recompute=True)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_recompute_with_in_proj(dtype):
+    # in_proj inside the node: x is the mixer's input (B, L, D); the node keeps it instead of xz (B, L, 2E) and
+    # recomputes xz in the backward; forward and every gradient (in_proj's included) as the op on xz gives them
+    from vim_backbone.ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
+    b, e, l, n, r, d = 2, 8, 21, 4, 2, 4
+    args = {k: v for k, v in _make_args(dtype, b, e, l, n, r).items() if k not in ("x", "z")}
+    g = torch.Generator().manual_seed(2)
+    hidden = torch.randn(b, l, d, generator=g).to(DEVICE, dtype).requires_grad_()
+    in_w = (torch.randn(2 * e, d, generator=g) * d ** -0.5).to(DEVICE, dtype).requires_grad_()
+    grad = torch.randn(b, e, l, generator=g).to(DEVICE, dtype)
+    kw = dict(chunk=8, block_e=4, segments=2, bwd_segments=2)
+    runs = []
+    for in_proj in (False, True):
+        kept = {}
+
+        def pack(t):
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            weights = prepare_fused_weights(*args.values(), r, n, dtype)
+            if in_proj:
+                out = scan_fused_prepared(hidden, None, weights, r, n, recompute=True, in_proj_w=in_w, **kw)
+            else:
+                xz = torch.nn.functional.linear(hidden, in_w).transpose(1, 2)
+                out = scan_fused_prepared(xz, None, weights, r, n, recompute=True, **kw)
+        leaves = [hidden, in_w, *args.values()]
+        runs.append((sum(kept.values()), out, torch.autograd.grad(out, leaves, grad)))
+    (kept, out, grads), (kept_in, out_in, grads_in) = runs
+    assert torch.equal(out_in, out)
+    assert kept - kept_in == b * l * 2 * e * out.element_size()  # xz not kept (hidden and in_w are, either way)
+    for name, g_, g_in in zip(["hidden", "in_proj_w", *args], grads, grads_in):
+        assert _rel_err(g_in, g_.float()) < (1e-6 if dtype == torch.float32 else 1e-2), name
+    weights = prepare_fused_weights(*args.values(), r, n, dtype)
+    with pytest.raises(ValueError, match="recompute=True"):
+        scan_fused_prepared(hidden, None, weights, r, n, in_proj_w=in_w)
+    with pytest.raises(ValueError, match="in_proj_w"):
+        scan_fused_prepared(hidden, None, weights, r, n, recompute=True, in_proj_w=in_w[:, :3])
+
+
 def test_fused_without_grad_skips_state_saving():
     args = {k: v.detach() for k, v in _make_args(torch.float32, 1, 8, 9, 4, 2).items()}
     with torch.no_grad():

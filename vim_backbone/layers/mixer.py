@@ -21,9 +21,10 @@ class BiMambaMixer(nn.Module):
         dt_rank (int | "auto"): R; ``ceil(D / 16)`` when "auto".
         dt_min, dt_max, dt_init_floor (float): range of the initial step size.
         backend (str, optional): scan backend (see :mod:`vim_backbone.ops`); None = automatic.
-        recompute (bool): with the ``fused`` backend, keep fewer activations for the backward, which recomputes
-            the rest (``recompute`` of :func:`~vim_backbone.ops.fused_bimamba.bidirectional_scan_fused`); the
-            other backends keep what autograd saves. Defaults to False.
+        recompute (bool): with the ``fused`` backend, keep fewer activations for the backward: in_proj runs inside
+            the fused op's autograd node (``in_proj_w`` of :func:`~vim_backbone.ops.fused_bimamba.scan_fused_prepared`),
+            which keeps the mixer's input, the x_proj output and the chunk states, and recomputes in_proj's output,
+            u, dt and B, C in the backward. The other backends keep what autograd saves. Defaults to False.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
@@ -134,6 +135,20 @@ class BiMambaMixer(nn.Module):
                 # the whole mixer without autograd, holding fewer activations at once
                 return fused_mixer_inference(hidden, in_w, self.out_proj.weight, self._fused_weights(dtype),
                                              self.dt_rank, self.d_state)
+        if backend.name == "fused" and self.recompute:
+            # in_proj inside the fused op's autograd node, which keeps the (B, L, D) input for the backward instead
+            # of the (B, L, 2E) output, and recomputes the output (and u, dt, B, C) there; the casts autocast
+            # would make, here
+            from ..ops.fused_bimamba import FUSED_DTYPES, prepare_fused_weights, scan_fused_prepared
+            dtype = autocast_dtype(hidden.device.type)
+            if dtype is not None:
+                hidden, in_w = hidden.to(dtype), in_w.to(dtype)
+            if hidden.dtype in FUSED_DTYPES:
+                weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, hidden.dtype,
+                                                a_log=True)
+                out = scan_fused_prepared(hidden, None, weights, self.dt_rank, self.d_state, recompute=True,
+                                          in_proj_w=in_w)
+                return F.linear(out.transpose(1, 2), self.out_proj.weight)
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
         xz = F.linear(hidden, in_w).transpose(1, 2)
         if backend.name == "fused" and xz.dtype != torch.float64:

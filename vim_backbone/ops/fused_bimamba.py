@@ -33,8 +33,9 @@ gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` u
 instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
 x_proj output and of xz are each assembled in one tensor. With ``recompute`` the node keeps only x, z, the x_proj
 output and the chunk-entry states, and the backward recomputes u, dt and the fp32 B, C first (the conv kernel,
-dt_proj's GEMM, a cast): Vim-Ti keeps 0.521 GB an image at 1024^2 for its backward instead of 0.848
-(``tools/activation_memory.py``).
+dt_proj's GEMM, a cast); given in_proj's weight too, the node applies in_proj itself and keeps its input instead
+of x, z. Both together (``BiMambaMixer(recompute=True)``): Vim-Ti keeps 0.370 GB an image at 1024^2 for its
+backward instead of 0.848 (``tools/activation_memory.py``).
 """
 import contextlib
 import os
@@ -605,24 +606,32 @@ class _FusedMixer(torch.autograd.Function):
 
     ``recompute``: keep only x, z and the x_proj output for the backward, which recomputes u (the conv kernel),
     dt (dt_proj's GEMM) and the fp32 B, C (a cast) from them, the same values; else those are kept too
-    (:func:`scan_fused_prepared`).
+    (:func:`scan_fused_prepared`). ``in_proj_w`` (2E, D), with ``recompute`` and ``z`` None: ``x`` is the mixer's
+    input (B, L, D) and the node applies in_proj itself; it keeps that input instead of xz, four times smaller for
+    Vim (D = E / 2), and the backward recomputes xz with in_proj's GEMM and returns in_proj's gradients.
     """
 
     @staticmethod
     def forward(ctx, x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, dt_rank: int, d_state: int,
                 block_e: int, chunk: int, num_warps: int, segments: Optional[int], bwd_segments: Optional[int],
-                recompute: bool = False):
+                recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None):
+        acts = (x, z)
+        if in_proj_w is not None:  # (z None and recompute: scan_fused_prepared checks)
+            acts = (x, in_proj_w)
+            x = F.linear(x, in_proj_w).transpose(1, 2)  # xz (B, 2E, L): a view of the (B, L, 2E) rows
         joined = z is None
         if joined:
             x, z = x.chunk(2, dim=1)
-        store_states = any(ctx.needs_input_grad[:9])
+        need = ctx.needs_input_grad
+        store_states = any(need[:9]) or (in_proj_w is not None and need[17])
         u, x_dbl, dt, Bm, Cm = _mixer_inputs(x, conv_w, conv_b, x_proj_w, dt_proj_w, dt_rank, d_state, store_states)
         out, states = _scan_forward(u, dt, Bm, Cm, z, A, D, dt_bias, block_e, chunk, num_warps, segments,
                                     store_states)
-        ctx.recompute = recompute
+        ctx.recompute, ctx.in_proj = recompute, in_proj_w is not None
         if store_states:
             kept = (x_dbl, states) if recompute else (u, x_dbl, dt, Bm, Cm, states)
-            ctx.save_for_backward(x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, *kept)
+            ctx.save_for_backward(*(acts if ctx.in_proj else (x, z)), conv_w, conv_b, x_proj_w, dt_proj_w, A, D,
+                                  dt_bias, *kept)
             ctx.bc_float = Bm.dtype == torch.float32 and x_dbl.dtype != torch.float32
         ctx.joined, ctx.dt_rank, ctx.d_state = joined, dt_rank, d_state
         ctx.chunk, ctx.bwd_segments = chunk, bwd_segments
@@ -631,6 +640,9 @@ class _FusedMixer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, *kept = ctx.saved_tensors
+        if ctx.in_proj:  # x is the mixer's input and z in_proj's weight: xz again
+            hidden, in_proj_w = x, z
+            x, z = F.linear(hidden, in_proj_w).transpose(1, 2).chunk(2, dim=1)
         if ctx.recompute:  # the forward's own kernels and GEMM on the same inputs
             x_dbl, states = kept
             u = _conv_forward(x, conv_w, conv_b)
@@ -664,12 +676,19 @@ class _FusedMixer(torch.autograd.Function):
         rows = u.transpose(2, 3).reshape(2, batch * length, channels)
         g_xproj_w = _weight_grad(g_xdbl, rows) if need[4] else None
         g_dtproj_w = _weight_grad(g_dt, x_dbl[..., :b_col]) if need[5] else None  # padded, as dt_proj_w
-        if ctx.joined:
+        g_in_proj_w = None
+        if ctx.in_proj:  # in_proj's backward: the input's gradient and the weight's, from xz's (B L, 2E) rows
+            del u, rows, gu, g_xdbl  # freed before in_proj's GEMMs allocate
+            g_rows = g_first.transpose(1, 2).reshape(batch * length, 2 * channels)
+            g_x = (g_rows @ in_proj_w).view(hidden.shape) if need[0] else None
+            g_in_proj_w = g_rows.t() @ hidden.reshape(batch * length, -1) if need[17] else None
+            g_z = None
+        elif ctx.joined:
             g_x, g_z = g_first, None
         else:
             g_x, g_z = gx, gz
         return (g_x, g_z, g_conv_w, g_conv_b, g_xproj_w, g_dtproj_w, dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None, None)
+                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None, None, g_in_proj_w)
 
 
 def bc_dtype(grad: bool = True) -> str:
@@ -846,8 +865,8 @@ def bidirectional_scan_fused(
         bwd_segments (int, optional): the same for the walk backward (pieces of whole chunks, plus a pass
             for the gradient each piece sends back). Defaults to :func:`default_segments`.
         recompute (bool): keep less for the backward, which then recomputes the conv output, the step dt and
-            the fp32 copies of B and C from x and the x_proj output (a conv kernel, a GEMM and a cast):
-            39% fewer bytes of activations a Vim block in training. Defaults to False (keep them).
+            the fp32 copy of B and C from x and the x_proj output (a conv kernel, a GEMM and a cast): 3.3 of the 8.6
+            kB a token that a Vim-Ti block keeps. Defaults to False (keep them).
     """
     _check_activations(x, z)  # prepare_fused_weights checks the weights
     weights = prepare_fused_weights(conv_w_f, conv_b_f, conv_w_b, conv_b_b, x_proj_w_f, x_proj_w_b, dt_proj_w_f,
@@ -962,14 +981,29 @@ class _PrepareWeights(torch.autograd.Function):
 def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: FusedWeights, dt_rank: int, d_state: int,
                         block_e: Optional[int] = None, chunk: Optional[int] = None, num_warps: Optional[int] = None,
                         segments: Optional[int] = None, bwd_segments: Optional[int] = None,
-                        recompute: bool = False) -> torch.Tensor:
-    """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options)."""
-    _check_activations(x, z)
+                        recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options).
+
+    ``in_proj_w`` (2E, D), with ``recompute=True`` and ``z`` None: ``x`` is the mixer's input (B, L, D), in the
+    weights' dtype like ``in_proj_w``, and the op applies in_proj to it first, in the same autograd node, which then
+    keeps x for the backward instead of the in_proj output (2E / D = 4 times its size for Vim) and recomputes that.
+    """
+    if in_proj_w is not None:
+        if z is not None or not recompute:
+            raise ValueError("in_proj_w goes with z None (x the mixer's input) and recompute=True")
+        channels = weights.x_proj_w.shape[-1]
+        if x.dim() != 3 or in_proj_w.shape != (2 * channels, x.shape[-1]):
+            raise ValueError(f"with in_proj_w, x must be (batch, L, d_model) and in_proj_w (2 d_inner, d_model); got "
+                             f"x {tuple(x.shape)}, in_proj_w {tuple(in_proj_w.shape)}, d_inner {channels}")
+        if x.dtype not in FUSED_DTYPES or in_proj_w.dtype != x.dtype:
+            raise TypeError(f"x and in_proj_w must share one dtype in {FUSED_DTYPES}; got {x.dtype}, {in_proj_w.dtype}")
+    else:
+        _check_activations(x, z)
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     with on_device_of(x):
         return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments,
-                              recompute)
+                              recompute, in_proj_w)
 
 
 def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_proj_w: torch.Tensor,
@@ -1110,9 +1144,9 @@ def _shared_memory_limit(device: torch.device) -> Optional[int]:
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
-                   bwd_segments, recompute: bool = False) -> torch.Tensor:
+                   bwd_segments, recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None) -> torch.Tensor:
     return _FusedMixer.apply(x, z, *weights, dt_rank, d_state, block_e or DEFAULT_BLOCK_E, chunk or DEFAULT_CHUNK,
-                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments, recompute)
+                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments, recompute, in_proj_w)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
