@@ -393,7 +393,24 @@ def test_fused_recompute_with_in_proj(dtype):
     assert kept - kept_in == b * l * 2 * e * out.element_size()  # xz not kept (hidden and in_w are, either way)
     for name, g_, g_in in zip(["hidden", "in_proj_w", *args], grads, grads_in):
         assert _rel_err(g_in, g_.float()) < (1e-6 if dtype == torch.float32 else 1e-2), name
+    # x made again from another tensor in the backward: the same gradients, and x itself not kept
+    source = hidden.detach().float() * 2
+    kept_from = {}
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept_from.setdefault(id(t), t), lambda t: t):
+        weights = prepare_fused_weights(*args.values(), r, n, dtype)
+        out_from = scan_fused_prepared(hidden, None, weights, r, n, recompute=True, in_proj_w=in_w,
+                                       x_from=(lambda t: (t / 2).to(dtype), source), **kw)
+    assert not any(t is hidden for t in kept_from.values()) and any(t is source for t in kept_from.values())
+    for name, g_, g_from in zip(["hidden", "in_proj_w", *args], grads_in,
+                                torch.autograd.grad(out_from, [hidden, in_w, *args.values()], grad)):
+        if DEVICE.type == "cpu":
+            assert torch.equal(g_from, g_), name
+        else:  # the backward's atomic sums may add in another order
+            assert _rel_err(g_from, g_.float()) < (1e-6 if dtype == torch.float32 else 1e-2), name
     weights = prepare_fused_weights(*args.values(), r, n, dtype)
+    with pytest.raises(ValueError, match="x_from goes with in_proj_w"):
+        scan_fused_prepared(torch.cat([hidden, hidden], -1).transpose(1, 2), None, weights, r, n, recompute=True,
+                            x_from=(lambda t: t, source))
     with pytest.raises(ValueError, match="recompute=True"):
         scan_fused_prepared(hidden, None, weights, r, n, in_proj_w=in_w)
     with pytest.raises(ValueError, match="in_proj_w"):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from vim_backbone.layers.norm import RMSNorm, upcast
-from vim_backbone.ops.fused_norm import add_rmsnorm
+from vim_backbone.ops.fused_norm import add_rmsnorm, rmsnorm_again
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -53,3 +53,31 @@ def test_rmsnorm_module_takes_fused_path_on_cuda(monkeypatch):
     plain = norm.add_norm(x, res)
     torch.testing.assert_close(fused[1], plain[1])
     torch.testing.assert_close(fused[0].float(), plain[0].float(), rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_residual", [True, False])
+def test_rmsnorm_again_gives_the_same_bits(dtype, with_residual):
+    # the normalised output made again from the fp32 residual the kernel returned, without autograd: equal to the
+    # bit (what scan_recompute's backward relies on to keep the residual only)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 37, 24, generator=g).to(DEVICE, dtype)
+    res = (torch.randn(2, 37, 24, generator=g) * 3).to(DEVICE) if with_residual else None
+    w = (1 + 0.1 * torch.randn(24, generator=g)).to(DEVICE).requires_grad_()
+    out, res_out = add_rmsnorm(x, res, w, 1e-5)
+    again = rmsnorm_again(res_out, w, 1e-5, dtype)
+    assert again.dtype == dtype and not again.requires_grad and torch.equal(again, out)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_norm_again_takes_the_path_add_norm_took(kernel, monkeypatch):
+    from vim_backbone.layers import norm as norm_module
+    monkeypatch.setattr(norm_module, "_fused_add_norm_enabled", lambda x: kernel)
+    norm = RMSNorm(24).to(DEVICE)
+    with torch.no_grad():
+        norm.weight.add_(0.1 * torch.randn(24))
+    x = torch.randn(2, 9, 24, device=DEVICE, dtype=torch.bfloat16)
+    res = torch.randn(2, 9, 24, device=DEVICE)
+    assert norm.add_norm_kernel(x, res) == kernel
+    out, res_out = norm.add_norm(x, res)
+    assert torch.equal(norm.norm_again(res_out, out.dtype, kernel), out)

@@ -1,3 +1,4 @@
+from functools import partial
 from typing import Optional, Tuple
 
 import torch
@@ -23,5 +24,11 @@ class VimBlock(nn.Module):
 
     def forward(self, hidden: torch.Tensor,
                 residual: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        normed, residual = self.norm.add_norm(self.drop_path(hidden) if residual is not None else hidden, residual)
+        x = self.drop_path(hidden) if residual is not None else hidden
+        if self.mixer.recompute and torch.is_grad_enabled():
+            # the mixer may make its input again from the fp32 residual stream, which the norm keeps anyway
+            again = partial(self.norm.norm_again, kernel=self.norm.add_norm_kernel(x, residual))
+            normed, residual = self.norm.add_norm(x, residual)
+            return self.mixer(normed, hidden_from=(partial(again, dtype=normed.dtype), residual)), residual
+        normed, residual = self.norm.add_norm(x, residual)
         return self.mixer(normed), residual

@@ -23,8 +23,9 @@ class BiMambaMixer(nn.Module):
         backend (str, optional): scan backend (see :mod:`vim_backbone.ops`); None = automatic.
         recompute (bool): with the ``fused`` backend, keep fewer activations for the backward: in_proj runs inside
             the fused op's autograd node (``in_proj_w`` of :func:`~vim_backbone.ops.fused_bimamba.scan_fused_prepared`),
-            which keeps the mixer's input, the x_proj output and the chunk states, and recomputes in_proj's output,
-            u, dt and B, C in the backward. The other backends keep what autograd saves. Defaults to False.
+            which keeps the mixer's input (or, given ``hidden_from``, what it is made from), the x_proj output and
+            the chunk states, and recomputes in_proj's output, u, dt and B, C in the backward. The other backends
+            keep what autograd saves. Defaults to False.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank="auto",
@@ -121,8 +122,14 @@ class BiMambaMixer(nn.Module):
         state.pop("_kept", None)  # derived state (_keep)
         return state
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """(B, L, D) -> (B, L, D)."""
+    def forward(self, hidden: torch.Tensor, hidden_from=None) -> torch.Tensor:
+        """(B, L, D) -> (B, L, D).
+
+        ``hidden_from`` ``(fn, t)``: ``fn(t)`` gives ``hidden`` again, the same values, without autograd (the block's
+        norm of the residual stream, :meth:`~vim_backbone.layers.norm.RMSNorm.norm_again`). With ``recompute`` and the
+        fused backend the backward then makes ``hidden`` from ``t``, which the norm keeps anyway, and nothing keeps
+        ``hidden`` itself.
+        """
         if hidden.numel() == 0:  # an empty batch: no work, and the kernels take no empty launch
             backend = get_backend("reference", hidden.device)
         else:
@@ -143,11 +150,14 @@ class BiMambaMixer(nn.Module):
             dtype = autocast_dtype(hidden.device.type)
             if dtype is not None:
                 hidden, in_w = hidden.to(dtype), in_w.to(dtype)
+                if hidden_from is not None:
+                    again, source = hidden_from
+                    hidden_from = (lambda t: again(t).to(dtype)), source
             if hidden.dtype in FUSED_DTYPES:
                 weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, hidden.dtype,
                                                 a_log=True)
                 out = scan_fused_prepared(hidden, None, weights, self.dt_rank, self.d_state, recompute=True,
-                                          in_proj_w=in_w)
+                                          in_proj_w=in_w, x_from=hidden_from)
                 return F.linear(out.transpose(1, 2), self.out_proj.weight)
         # (B, 2E, L): a view of the (B, L, 2E) GEMM output (channels contiguous); the backends take strides
         xz = F.linear(hidden, in_w).transpose(1, 2)

@@ -40,16 +40,30 @@ class RMSNorm(nn.Module):
         out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return (out * self.weight.to(xf.dtype)).to(x.dtype)
 
+    @staticmethod
+    def add_norm_kernel(x: torch.Tensor, residual: Optional[torch.Tensor]) -> bool:
+        """Whether :meth:`add_norm` takes the Triton kernel for these inputs."""
+        return _fused_add_norm_enabled(x) and (residual is None or residual.dtype == torch.float32)
+
     def add_norm(self, x: torch.Tensor, residual: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """``residual = residual + x`` kept in fp32, returns ``(norm(residual) in x.dtype, residual)``.
 
         On CUDA one Triton kernel does both (:func:`vim_backbone.ops.fused_norm.add_rmsnorm`).
         """
-        if _fused_add_norm_enabled(x) and (residual is None or residual.dtype == torch.float32):
+        if self.add_norm_kernel(x, residual):
             from ..ops.fused_norm import add_rmsnorm
             return add_rmsnorm(x, residual, self.weight, self.eps)
         residual = upcast(x) if residual is None else residual + upcast(x)
         return self(residual).to(x.dtype), residual
+
+    @torch.no_grad()
+    def norm_again(self, residual: torch.Tensor, dtype: torch.dtype, kernel: bool) -> torch.Tensor:
+        """:meth:`add_norm`'s first output again, without autograd, from the ``residual`` it returned: the same
+        values to the bit. ``dtype``: that output's; ``kernel``: :meth:`add_norm_kernel` of that call."""
+        if kernel:
+            from ..ops.fused_norm import rmsnorm_again
+            return rmsnorm_again(residual, self.weight, self.eps, dtype)
+        return self(residual).to(dtype)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, eps={self.eps}"

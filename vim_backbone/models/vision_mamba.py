@@ -58,10 +58,10 @@ class VisionMamba(nn.Module):
         with_cp (bool): gradient checkpointing per block while training. Defaults to False.
         scan_backend (str, optional): "reference", "mamba_ssm" or None (automatic / VIM_SCAN_BACKEND).
         scan_recompute (bool): in training with the ``fused`` backend, each block keeps fewer activations for the
-            backward (not in_proj's output, the conv output, the step dt, nor the fp32 copy of B and C), which
-            recomputes them: two GEMMs, a conv kernel and a cast a block, not the scan. Vim-Ti at 1024^2 keeps 370
-            instead of 848 MB an image (``tools/activation_memory.py``); ``with_cp`` keeps less and recomputes whole
-            blocks. No effect with the other backends. Defaults to False.
+            backward (not its normalised input, in_proj's output, the conv output, the step dt, nor the fp32 copy of
+            B and C), which recomputes them: the norm, two GEMMs, a conv kernel and a cast a block, not the scan.
+            Vim-Ti at 1024^2 keeps 332 instead of 848 MB an image, DeiT-Ti + SDPA 351 (``tools/activation_memory.py``);
+            ``with_cp`` keeps less and recomputes whole blocks. No effect with the other backends. Defaults to False.
         cuda_graph (bool): run inference (eval mode, gradients off, CUDA inputs) from CUDA graphs, one per input
             shape seen twice, at most ``cuda_graph_max_shapes`` kept (:class:`~.cuda_graph.GraphedForward`):
             small batches are otherwise bound by the host's kernel launches. Defaults to False.

@@ -34,8 +34,9 @@ instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): th
 x_proj output and of xz are each assembled in one tensor. With ``recompute`` the node keeps only x, z, the x_proj
 output and the chunk-entry states, and the backward recomputes u, dt and the fp32 B, C first (the conv kernel,
 dt_proj's GEMM, a cast); given in_proj's weight too, the node applies in_proj itself and keeps its input instead
-of x, z. Both together (``BiMambaMixer(recompute=True)``): Vim-Ti keeps 0.370 GB an image at 1024^2 for its
-backward instead of 0.848 (``tools/activation_memory.py``).
+of x, z, or, given how to make that input again, what it is made from. All of it (``BiMambaMixer(recompute=True)``
+in a ``VimBlock``): Vim-Ti keeps 0.332 GB an image at 1024^2 for its backward instead of 0.848
+(``tools/activation_memory.py``).
 """
 import contextlib
 import os
@@ -609,15 +610,21 @@ class _FusedMixer(torch.autograd.Function):
     (:func:`scan_fused_prepared`). ``in_proj_w`` (2E, D), with ``recompute`` and ``z`` None: ``x`` is the mixer's
     input (B, L, D) and the node applies in_proj itself; it keeps that input instead of xz, four times smaller for
     Vim (D = E / 2), and the backward recomputes xz with in_proj's GEMM and returns in_proj's gradients.
+    ``x_from`` ``(fn, t)``, with ``in_proj_w``: ``fn(t)`` gives x again, the same values; the node keeps ``t``
+    instead of x (a tensor kept anyway, the fp32 residual stream x is normalised from).
     """
 
     @staticmethod
     def forward(ctx, x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, dt_rank: int, d_state: int,
                 block_e: int, chunk: int, num_warps: int, segments: Optional[int], bwd_segments: Optional[int],
-                recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None):
+                recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None, x_from=None):
         acts = (x, z)
+        ctx.x_again = None
         if in_proj_w is not None:  # (z None and recompute: scan_fused_prepared checks)
             acts = (x, in_proj_w)
+            if x_from is not None:
+                ctx.x_again, source = x_from
+                acts = (source, in_proj_w)
             x = F.linear(x, in_proj_w).transpose(1, 2)  # xz (B, 2E, L): a view of the (B, L, 2E) rows
         joined = z is None
         if joined:
@@ -640,8 +647,8 @@ class _FusedMixer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, *kept = ctx.saved_tensors
-        if ctx.in_proj:  # x is the mixer's input and z in_proj's weight: xz again
-            hidden, in_proj_w = x, z
+        if ctx.in_proj:  # x is the mixer's input (or what it is made from) and z in_proj's weight: xz again
+            hidden, in_proj_w = x if ctx.x_again is None else ctx.x_again(x), z
             x, z = F.linear(hidden, in_proj_w).transpose(1, 2).chunk(2, dim=1)
         if ctx.recompute:  # the forward's own kernels and GEMM on the same inputs
             x_dbl, states = kept
@@ -688,7 +695,7 @@ class _FusedMixer(torch.autograd.Function):
         else:
             g_x, g_z = gx, gz
         return (g_x, g_z, g_conv_w, g_conv_b, g_xproj_w, g_dtproj_w, dA.to(A.dtype), dD.to(D.dtype),
-                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None, None, g_in_proj_w)
+                dbias.to(dt_bias.dtype), None, None, None, None, None, None, None, None, g_in_proj_w, None)
 
 
 def bc_dtype(grad: bool = True) -> str:
@@ -981,12 +988,15 @@ class _PrepareWeights(torch.autograd.Function):
 def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: FusedWeights, dt_rank: int, d_state: int,
                         block_e: Optional[int] = None, chunk: Optional[int] = None, num_warps: Optional[int] = None,
                         segments: Optional[int] = None, bwd_segments: Optional[int] = None,
-                        recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None) -> torch.Tensor:
+                        recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None, x_from=None) -> torch.Tensor:
     """:func:`bidirectional_scan_fused` on weights from :func:`prepare_fused_weights` (same options).
 
     ``in_proj_w`` (2E, D), with ``recompute=True`` and ``z`` None: ``x`` is the mixer's input (B, L, D), in the
     weights' dtype like ``in_proj_w``, and the op applies in_proj to it first, in the same autograd node, which then
     keeps x for the backward instead of the in_proj output (2E / D = 4 times its size for Vim) and recomputes that.
+    ``x_from`` ``(fn, t)``, with ``in_proj_w``: ``fn(t)`` makes x again, to the bit, without autograd; the node then
+    keeps ``t`` instead of x. For a ``t`` that is kept anyway: the mixer's input is the norm of the fp32 residual
+    stream, which the norm keeps for its own backward (:meth:`~vim_backbone.layers.norm.RMSNorm.norm_again`).
     """
     if in_proj_w is not None:
         if z is not None or not recompute:
@@ -998,12 +1008,14 @@ def scan_fused_prepared(x: torch.Tensor, z: Optional[torch.Tensor], weights: Fus
         if x.dtype not in FUSED_DTYPES or in_proj_w.dtype != x.dtype:
             raise TypeError(f"x and in_proj_w must share one dtype in {FUSED_DTYPES}; got {x.dtype}, {in_proj_w.dtype}")
     else:
+        if x_from is not None:
+            raise ValueError("x_from goes with in_proj_w")
         _check_activations(x, z)
     if weights.x_proj_w.dtype != x.dtype:
         raise TypeError(f"weights prepared for {weights.x_proj_w.dtype}, activations are {x.dtype}")
     with on_device_of(x):
         return _scan_prepared(x, z, weights, dt_rank, d_state, block_e, chunk, num_warps, segments, bwd_segments,
-                              recompute, in_proj_w)
+                              recompute, in_proj_w, x_from)
 
 
 def fused_mixer_inference(hidden: torch.Tensor, in_proj_w: torch.Tensor, out_proj_w: torch.Tensor,
@@ -1144,9 +1156,10 @@ def _shared_memory_limit(device: torch.device) -> Optional[int]:
 
 
 def _scan_prepared(x, z, weights: FusedWeights, dt_rank: int, d_state: int, block_e, chunk, num_warps, segments,
-                   bwd_segments, recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None) -> torch.Tensor:
+                   bwd_segments, recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None,
+                   x_from=None) -> torch.Tensor:
     return _FusedMixer.apply(x, z, *weights, dt_rank, d_state, block_e or DEFAULT_BLOCK_E, chunk or DEFAULT_CHUNK,
-                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments, recompute, in_proj_w)
+                             num_warps or DEFAULT_NUM_WARPS, segments, bwd_segments, recompute, in_proj_w, x_from)
 
 
 def bidirectional_selective_scan(u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,

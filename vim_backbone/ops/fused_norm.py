@@ -11,7 +11,7 @@ import torch
 
 from .fused_bimamba import fused_available, load_fused_kernels, next_power_of_2, on_device_of
 
-__all__ = ["add_rmsnorm", "add_rmsnorm_available"]
+__all__ = ["add_rmsnorm", "add_rmsnorm_available", "rmsnorm_again"]
 
 
 def add_rmsnorm_available(x: torch.Tensor) -> bool:
@@ -19,30 +19,38 @@ def add_rmsnorm_available(x: torch.Tensor) -> bool:
     return x.dtype in (torch.float32, torch.float16, torch.bfloat16) and fused_available(x.device)
 
 
+def _blocks(dim: int) -> tuple:
+    block_d = max(16, next_power_of_2(dim))
+    return block_d, max(1, min(16, 4096 // block_d))
+
+
+def _forward(x, residual, weight, eps, out_dtype):
+    """The kernel's outputs: out (rows, D) in ``out_dtype``, res_out (rows, D) fp32, rstd (rows,), and its tiles."""
+    k = load_fused_kernels()
+    dim = x.shape[-1]
+    x2 = x.reshape(-1, dim)
+    if not x2.is_contiguous():
+        x2 = x2.contiguous()
+    res2 = None if residual is None else residual.reshape(-1, dim).contiguous()
+    rows = x2.shape[0]
+    out = torch.empty(rows, dim, device=x.device, dtype=out_dtype)
+    res_out = torch.empty(rows, dim, device=x.device, dtype=torch.float32)
+    rstd = torch.empty(rows, device=x.device, dtype=torch.float32)
+    block_d, block_m = _blocks(dim)
+    grid = ((rows + block_m - 1) // block_m,)
+    k._add_rmsnorm_fwd_kernel[grid](x2, x2 if res2 is None else res2, weight, out, res_out, rstd, rows, dim, eps,
+                                    HAS_RESIDUAL=res2 is not None, BLOCK_M=block_m, BLOCK_D=block_d, num_warps=4)
+    return out, res_out, rstd, (block_d, block_m)
+
+
 class _AddRMSNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, residual, weight, eps):
-        k = load_fused_kernels()
-        dim = x.shape[-1]
-        x2 = x.reshape(-1, dim)
-        if not x2.is_contiguous():
-            x2 = x2.contiguous()
-        res2 = None if residual is None else residual.reshape(-1, dim).contiguous()
-        rows = x2.shape[0]
-        out = torch.empty_like(x2)
-        res_out = torch.empty(rows, dim, device=x.device, dtype=torch.float32)
-        rstd = torch.empty(rows, device=x.device, dtype=torch.float32)
-        block_d = max(16, next_power_of_2(dim))
-        block_m = max(1, min(16, 4096 // block_d))
-        grid = ((rows + block_m - 1) // block_m,)
-        k._add_rmsnorm_fwd_kernel[grid](x2, x2 if res2 is None else res2, weight, out, res_out, rstd, rows, dim, eps,
-                                        HAS_RESIDUAL=res2 is not None, BLOCK_M=block_m, BLOCK_D=block_d,
-                                        num_warps=4)
+        out, res_out, rstd, ctx.blocks = _forward(x, residual, weight, eps, x.dtype)
         ctx.save_for_backward(res_out, rstd, weight)
-        ctx.blocks = (block_d, block_m)
         ctx.has_residual = residual is not None
         ctx.x_dtype = x.dtype
-        return out.view(x.shape), res_out.view(*x.shape[:-1], dim)
+        return out.view(x.shape), res_out.view(*x.shape[:-1], x.shape[-1])
 
     @staticmethod
     def backward(ctx, grad_out, grad_res):
@@ -61,6 +69,14 @@ class _AddRMSNorm(torch.autograd.Function):
                                         BLOCK_M=block_m, BLOCK_D=block_d, num_warps=4)
         shape = grad_out.shape
         return (dx.view(shape), dres.view(shape) if ctx.has_residual else None, dw.sum(0).to(weight.dtype), None)
+
+
+def rmsnorm_again(res_out: torch.Tensor, weight: torch.Tensor, eps: float, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`add_rmsnorm`'s first output again from its second, ``res_out``, without autograd: the same kernel on
+    the same fp32 values, so the same values to the bit (a backward that keeps res_out anyway recomputes the
+    normalised tensor instead of keeping it too). ``dtype``: that of the ``x`` of the call that made ``res_out``."""
+    with on_device_of(res_out), torch.no_grad():
+        return _forward(res_out, None, weight, eps, dtype)[0].view(res_out.shape)
 
 
 def add_rmsnorm(x: torch.Tensor, residual: Optional[torch.Tensor], weight: torch.Tensor,
