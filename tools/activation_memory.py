@@ -75,11 +75,11 @@ def stubbed_kernels():
             os.environ["TRITON_INTERPRET"] = interpret
 
 
-def build(name: str, img_size: int, backend: str, scan_recompute: bool) -> torch.nn.Module:
+def build(name: str, img_size: int, backend: str, scan_recompute: bool, with_cp: bool = False) -> torch.nn.Module:
     if name.startswith("vim"):
         from vim_backbone import create_model
         return create_model(MODELS[name], num_classes=0, img_size=img_size, scan_backend=backend,
-                            scan_recompute=scan_recompute)
+                            scan_recompute=scan_recompute, with_cp=with_cp)
     import timm
     return timm.create_model(MODELS[name], pretrained=False, num_classes=0, img_size=img_size)
 
@@ -90,24 +90,25 @@ def main(argv=None) -> dict:
     p.add_argument("--img-size", type=int, default=1024)
     p.add_argument("--backend", default="fused", help="Vim scan backend (default fused)")
     p.add_argument("--scan-recompute", action="store_true", help="Vim with scan_recompute=True")
+    p.add_argument("--with-cp", action="store_true", help="Vim with gradient checkpointing per block (with_cp=True)")
     p.add_argument("--dtype", default="bf16", choices=sorted(DTYPES), help="autocast dtype (fp32: none)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--stub-kernels", action="store_true",
                    help="the fused backend's Triton kernels launch nothing (counts on a CPU)")
     p.add_argument("--out", help="write the result as JSON here")
     args = p.parse_args(argv)
-    if args.stub_kernels and not args.model.startswith("vim"):
-        raise SystemExit("--stub-kernels concerns the Vim fused backend only")
+    if (args.stub_kernels or args.with_cp or args.scan_recompute) and not args.model.startswith("vim"):
+        raise SystemExit("--stub-kernels, --scan-recompute and --with-cp concern Vim only")
     device = torch.device(args.device)
     with stubbed_kernels() if args.stub_kernels else contextlib.nullcontext():
         torch.manual_seed(0)
-        model = build(args.model, args.img_size, args.backend, args.scan_recompute).to(device).train()
+        model = build(args.model, args.img_size, args.backend, args.scan_recompute, args.with_cp).to(device).train()
         counts = [saved_bytes(model, torch.randn(b, 3, args.img_size, args.img_size, device=device),
                               DTYPES[args.dtype]) for b in (1, 2)]
     per_image = counts[1] - counts[0]
     vim = args.model.startswith("vim")
     result = dict(model=args.model, img_size=args.img_size, backend=args.backend if vim else "timm default (SDPA)",
-                  scan_recompute=args.scan_recompute, dtype=args.dtype, device=str(device),
+                  scan_recompute=args.scan_recompute, with_cp=args.with_cp, dtype=args.dtype, device=str(device),
                   stub_kernels=args.stub_kernels,
                   bytes_batch1=counts[0], bytes_batch2=counts[1], per_image_bytes=per_image,
                   per_image_gb=round(per_image / 1e9, 4), fixed_gb=round((counts[0] - per_image) / 1e9, 4))

@@ -40,5 +40,13 @@ def test_reference_backend_and_deit_fp32(one_thread):
     assert vim["per_image_bytes"] > 0 and deit["per_image_bytes"] > 0
     # DeiT-Ti at 32^2: 5 tokens; each of 12 blocks keeps at least its input, qkv and MLP hidden (fp32)
     assert deit["per_image_bytes"] >= 12 * 5 * (192 + 3 * 192 + 768) * 4
-    with pytest.raises(SystemExit, match="Vim fused backend only"):
+    with pytest.raises(SystemExit, match="concern Vim only"):
         tool.main(["--model", "deit_tiny", "--stub-kernels"])
+
+
+def test_with_cp_keeps_the_block_inputs(one_thread):
+    # gradient checkpointing keeps each block's inputs (hidden and the fp32 residual stream), not its insides
+    tool = load_tool("activation_memory")
+    base = ["--img-size", "64", "--device", "cpu", "--backend", "reference", "--dtype", "fp32"]
+    full, cp = tool.main(base), tool.main(base + ["--with-cp"])
+    assert cp["with_cp"] and cp["per_image_bytes"] < full["per_image_bytes"] / 4
