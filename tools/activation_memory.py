@@ -8,6 +8,7 @@ would fill are allocated and saved as usual; their values are not computed, and 
 
     python3 tools/activation_memory.py --img-size 1024                          # Vim-Ti, fused, bf16 autocast (CUDA)
     python3 tools/activation_memory.py --img-size 1024 --device cpu --stub-kernels --scan-recompute
+    python3 tools/activation_memory.py --img-size 1024 --device cpu --stub-kernels --with-cp
     python3 tools/activation_memory.py --model deit_tiny --img-size 1024 --device cpu
 """
 import argparse
