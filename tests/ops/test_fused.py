@@ -473,6 +473,14 @@ def test_fused_joined_gpu(e):
 
 @pytest.mark.gpu
 @cuda_only
+@pytest.mark.parametrize("e, l", [(384, 4097), (200, 1025)])
+def test_fused_recompute_joined_gpu(e, l):
+    # recompute on GPU sizes (segmented walks, the compiled kernels), against the reference
+    _check_parity(torch.bfloat16, b=2, e=e, l=l, n=16, r=12, joined=True, recompute=True)
+
+
+@pytest.mark.gpu
+@cuda_only
 @pytest.mark.parametrize("segments, pieces, head", [(None, None, True), (None, None, False), (1, None, True),
                                                     (3, None, True), (2, None, True), (5, None, True),
                                                     (3, None, False), (5, 1, True), (None, 4, False)])
