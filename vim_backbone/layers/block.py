@@ -27,8 +27,9 @@ class VimBlock(nn.Module):
         x = self.drop_path(hidden) if residual is not None else hidden
         if self.mixer.recompute and torch.is_grad_enabled():
             # the mixer may make its input again from the fp32 residual stream, which the norm keeps anyway
-            again = partial(self.norm.norm_again, kernel=self.norm.add_norm_kernel(x, residual))
+            kernel = self.norm.add_norm_kernel(x, residual)
             normed, residual = self.norm.add_norm(x, residual)
-            return self.mixer(normed, hidden_from=(partial(again, dtype=normed.dtype), residual)), residual
+            again = partial(self.norm.norm_again, dtype=normed.dtype, kernel=kernel)
+            return self.mixer(normed, hidden_from=(again, residual)), residual
         normed, residual = self.norm.add_norm(x, residual)
         return self.mixer(normed), residual

@@ -168,7 +168,7 @@ class BiMambaMixer(nn.Module):
             # inside the prepared weights' one autograd node.
             from ..ops.fused_bimamba import prepare_fused_weights, scan_fused_prepared
             weights = prepare_fused_weights(*self._scan_params(), self.dt_rank, self.d_state, xz.dtype, a_log=True)
-            out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state, recompute=self.recompute)
+            out = scan_fused_prepared(xz, None, weights, self.dt_rank, self.d_state)
             return F.linear(out.transpose(1, 2), self.out_proj.weight)
         out_f = self._direction(backend, xz, "", self.A_log, self.D)
         out_b = self._direction(backend, xz.flip(-1), "_b", self.A_b_log, self.D_b)

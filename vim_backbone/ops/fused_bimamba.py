@@ -618,13 +618,8 @@ class _FusedMixer(torch.autograd.Function):
     def forward(ctx, x, z, conv_w, conv_b, x_proj_w, dt_proj_w, A, D, dt_bias, dt_rank: int, d_state: int,
                 block_e: int, chunk: int, num_warps: int, segments: Optional[int], bwd_segments: Optional[int],
                 recompute: bool = False, in_proj_w: Optional[torch.Tensor] = None, x_from=None):
-        acts = (x, z)
-        ctx.x_again = None
+        ctx.x_again, source = x_from if x_from is not None else (None, x)
         if in_proj_w is not None:  # (z None and recompute: scan_fused_prepared checks)
-            acts = (x, in_proj_w)
-            if x_from is not None:
-                ctx.x_again, source = x_from
-                acts = (source, in_proj_w)
             x = F.linear(x, in_proj_w).transpose(1, 2)  # xz (B, 2E, L): a view of the (B, L, 2E) rows
         joined = z is None
         if joined:
@@ -637,8 +632,8 @@ class _FusedMixer(torch.autograd.Function):
         ctx.recompute, ctx.in_proj = recompute, in_proj_w is not None
         if store_states:
             kept = (x_dbl, states) if recompute else (u, x_dbl, dt, Bm, Cm, states)
-            ctx.save_for_backward(*(acts if ctx.in_proj else (x, z)), conv_w, conv_b, x_proj_w, dt_proj_w, A, D,
-                                  dt_bias, *kept)
+            ctx.save_for_backward(*((source, in_proj_w) if ctx.in_proj else (x, z)), conv_w, conv_b, x_proj_w,
+                                  dt_proj_w, A, D, dt_bias, *kept)
             ctx.bc_float = Bm.dtype == torch.float32 and x_dbl.dtype != torch.float32
         ctx.joined, ctx.dt_rank, ctx.d_state = joined, dt_rank, d_state
         ctx.chunk, ctx.bwd_segments = chunk, bwd_segments
