@@ -7,7 +7,7 @@ CPU, ``--stub-kernels`` replaces the fused backend's Triton kernels by launches 
 would fill are allocated and saved as usual; their values are not computed, and not needed for a count).
 
     python3 tools/activation_memory.py --img-size 1024                          # Vim-Ti, fused, bf16 autocast (CUDA)
-    python3 tools/activation_memory.py --img-size 1024 --device cpu --stub-kernels --scan-recompute
+    python3 tools/activation_memory.py --img-size 1024 --device cpu --stub-kernels --no-scan-recompute
     python3 tools/activation_memory.py --img-size 1024 --device cpu --stub-kernels --with-cp
     python3 tools/activation_memory.py --model deit_tiny --img-size 1024 --device cpu
 """
@@ -90,7 +90,8 @@ def main(argv=None) -> dict:
     p.add_argument("--model", default="vim_tiny", choices=sorted(MODELS))
     p.add_argument("--img-size", type=int, default=1024)
     p.add_argument("--backend", default="fused", help="Vim scan backend (default fused)")
-    p.add_argument("--scan-recompute", action="store_true", help="Vim with scan_recompute=True")
+    p.add_argument("--scan-recompute", action=argparse.BooleanOptionalAction, default=None,
+                   help="Vim with scan_recompute (the default), or --no-scan-recompute without")
     p.add_argument("--with-cp", action="store_true", help="Vim with gradient checkpointing per block (with_cp=True)")
     p.add_argument("--dtype", default="bf16", choices=sorted(DTYPES), help="autocast dtype (fp32: none)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -98,8 +99,11 @@ def main(argv=None) -> dict:
                    help="the fused backend's Triton kernels launch nothing (counts on a CPU)")
     p.add_argument("--out", help="write the result as JSON here")
     args = p.parse_args(argv)
-    if (args.stub_kernels or args.with_cp or args.scan_recompute) and not args.model.startswith("vim"):
-        raise SystemExit("--stub-kernels, --scan-recompute and --with-cp concern Vim only")
+    vim = args.model.startswith("vim")
+    if (args.stub_kernels or args.with_cp or args.scan_recompute is not None) and not vim:
+        raise SystemExit("--stub-kernels, --[no-]scan-recompute and --with-cp concern Vim only")
+    if vim and args.scan_recompute is None:
+        args.scan_recompute = True  # the model's default
     device = torch.device(args.device)
     with stubbed_kernels() if args.stub_kernels else contextlib.nullcontext():
         torch.manual_seed(0)
@@ -107,7 +111,6 @@ def main(argv=None) -> dict:
         counts = [saved_bytes(model, torch.randn(b, 3, args.img_size, args.img_size, device=device),
                               DTYPES[args.dtype]) for b in (1, 2)]
     per_image = counts[1] - counts[0]
-    vim = args.model.startswith("vim")
     result = dict(model=args.model, img_size=args.img_size, backend=args.backend if vim else "timm default (SDPA)",
                   scan_recompute=args.scan_recompute, with_cp=args.with_cp, dtype=args.dtype, device=str(device),
                   stub_kernels=args.stub_kernels,

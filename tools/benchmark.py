@@ -100,7 +100,7 @@ def parse_batch_sizes(specs: Optional[Sequence[str]], resolutions: Sequence[int]
 
 
 # --------------------------------------------------------------------------------------------- models
-def build_vim(name: str, resolution: int, backend: str, scan_recompute: bool = False) -> nn.Module:
+def build_vim(name: str, resolution: int, backend: str, scan_recompute: bool = True) -> nn.Module:
     from vim_backbone import create_model
     return create_model(VIM_MODELS[name], num_classes=0, img_size=resolution, scan_backend=backend,
                         scan_recompute=scan_recompute)
@@ -394,7 +394,7 @@ def run_one(cfg: dict, device: torch.device, warmup: int, iters: int, full_cfg=N
             grid = [(n - k) // st + 1 for n, k, st in zip((h, w), proj.kernel_size, proj.stride)]
             rec.update(input_size=[h, w], tokens=grid[0] * grid[1])  # of the padded batch
         elif cfg["family"] == "vim":
-            model = build_vim(cfg["model"], cfg["resolution"], cfg["impl"], cfg.get("scan_recompute", False))
+            model = build_vim(cfg["model"], cfg["resolution"], cfg["impl"], cfg.get("scan_recompute", True))
         else:
             model = build_deit(cfg["model"], cfg["resolution"], cfg["impl"])
         model.to(device)
@@ -467,8 +467,8 @@ def plan(args, device: torch.device, notes: List[str], full_cfg=None) -> List[di
                             dtype=dtype, mode=mode, resolution=res,
                             tokens=grid * grid + 1,
                             batch_size=(infer_bs if mode == "infer" else train_bs)[res]))
-                        if family == "vim" and args.scan_recompute:
-                            cfgs[-1].update(scan_recompute=True, label=cfgs[-1]["label"] + " recompute")
+                        if family == "vim" and not args.scan_recompute:
+                            cfgs[-1].update(scan_recompute=False, label=cfgs[-1]["label"] + " stored")
     return cfgs
 
 
@@ -653,10 +653,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cuda-graph", action="store_true",
                    help="inference replayed from a CUDA graph (backbones only): the GPU's time without the host's "
                         "launch overhead")
-    p.add_argument("--scan-recompute", action="store_true",
-                   help="Vim built with scan_recompute=True (fused backend: the backward recomputes the conv output, "
-                        "dt and B, C; less memory in training). --full: --cfg-options "
-                        "model.backbone.scan_recompute=True")
+    p.add_argument("--scan-recompute", action=argparse.BooleanOptionalAction, default=True,
+                   help="Vim built with scan_recompute (the default; fused backend: the backward recomputes the "
+                        "conv output, dt and B, C; less memory in training). --no-scan-recompute: the block keeps "
+                        "them (rows labelled 'stored'); with --full use --cfg-options "
+                        "model.backbone.scan_recompute=False")
     p.add_argument("--cuda-graph-train", action="store_true",
                    help="training steps (forward, backward) replayed from a CUDA graph too (backbones only): the "
                         "GPU's time of a step, where eager training waits for the host")
@@ -675,9 +676,9 @@ def main(argv=None) -> dict:
         return data
     if (args.cuda_graph or args.cuda_graph_train) and args.full:
         raise SystemExit("--cuda-graph and --cuda-graph-train time backbones only, not --full det|seg")
-    if args.scan_recompute and args.full:
-        raise SystemExit("--scan-recompute builds backbones; with --full use --cfg-options "
-                         "model.backbone.scan_recompute=True")
+    if not args.scan_recompute and args.full:
+        raise SystemExit("--no-scan-recompute builds backbones; with --full use --cfg-options "
+                         "model.backbone.scan_recompute=False")
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -40,9 +40,10 @@ def test_every_trainable_parameter_gets_a_gradient(kwargs):
 
 
 def test_scan_recompute_reaches_every_mixer():
-    # a config's backbone=dict(..., scan_recompute=True) (the fused backend's lower-memory training)
-    assert all(layer.mixer.recompute for layer in VimBackbone(arch=ARCH, scan_recompute=True).layers)
-    assert not any(layer.mixer.recompute for layer in VimBackbone(arch=ARCH).layers)
+    # the fused backend's lower-memory training is the default; a config's backbone=dict(..., scan_recompute=False)
+    # turns it off
+    assert all(layer.mixer.recompute for layer in VimBackbone(arch=ARCH).layers)
+    assert not any(layer.mixer.recompute for layer in VimBackbone(arch=ARCH, scan_recompute=False).layers)
 
 
 def test_frozen_stages_stay_frozen_after_train():

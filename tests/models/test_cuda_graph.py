@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vim_backbone as vim
-from vim_backbone.models.cuda_graph import GraphedForward
+from vim_backbone.models.cuda_graph import GraphedForward, GraphedTraining, TrainingGraph
 
 TINY = dict(embed_dim=32, depth=2, d_state=4, img_size=32, num_classes=5, scan_backend="reference")
 
@@ -102,8 +102,9 @@ def test_graphed_model_copies_without_graphs(monkeypatch):
 
 
 class _CudaLike:
-    """Stands in for a CUDA input: ``usable`` reads only ``is_cuda``."""
+    """Stands in for a CUDA input (an image batch): ``usable`` reads only ``is_cuda`` and ``requires_grad``."""
     is_cuda = True
+    requires_grad = False
 
 
 def test_graphs_only_for_cuda_inference_outside_data_parallel_replicas(monkeypatch):
@@ -193,3 +194,165 @@ def test_cuda_graph_on_a_device_that_is_not_current_gpu(first):
             assert torch.equal(got, want), i
     assert len(m.graphed.graphs) == 1
     assert torch.cuda.current_device() == 0
+
+
+# ----------------------------------------------------------------------------------------- training graphs
+def _graphed_train_cpu(monkeypatch, model, max_graphs=2):
+    """``model.graphed_train`` with a stand-in for make_graphed_callables that runs the step eagerly (CPU), and
+    the usability rule without its CUDA condition."""
+    made = []
+
+    def make(module, fn, x, warmup):
+        made.append(tuple(x.shape))
+        return TrainingGraph(module, fn, x, warmup, capture=False)
+
+    g = GraphedTraining(max_graphs=max_graphs, make=make)
+    monkeypatch.setattr(g, "usable", lambda m, x: m.training and torch.is_grad_enabled() and not x.requires_grad)
+    model.graphed_train = g
+    return g, made
+
+
+def test_training_graph_cache_rules(monkeypatch):
+    m = vim.VisionMamba(**TINY).train()
+    g, made = _graphed_train_cpu(monkeypatch, m)
+    a, b, c = torch.randn(2, 3, 32, 32), torch.randn(1, 3, 32, 32), torch.randn(1, 3, 48, 32)
+
+    def step(x):
+        m(x).sum().backward()
+
+    step(a)
+    assert made == [] and not g.graphs  # seen once: eager
+    step(a)
+    assert made == [(2, 3, 32, 32)]  # seen twice: captured
+    step(a)
+    assert made == [(2, 3, 32, 32)]  # replayed
+    for x in (b, b, c, c):
+        step(x)
+    assert made == [(2, 3, 32, 32), (1, 3, 32, 32), (1, 3, 48, 32)] and len(g.graphs) == 2  # a went (LRU)
+    with torch.no_grad():
+        m(a)
+    m.eval()
+    m(a).sum().backward()
+    assert len(made) == 3  # no graphs without gradients or in eval mode
+    m.train()
+    m.head.weight.requires_grad_(False)  # another set of parameters to differentiate: the graphs go
+    step(b)
+    assert not g.graphs
+    step(b)
+    assert len(made) == 4
+
+
+def test_training_graph_is_busy_until_its_backward(monkeypatch):
+    m = vim.VisionMamba(**TINY).train()
+    g, made = _graphed_train_cpu(monkeypatch, m)
+    x = torch.randn(2, 3, 32, 32)
+    for _ in range(2):
+        m(x).sum().backward()
+    assert len(made) == 1 and not g.busy
+    out = m(x)  # from the graph, whose backward has not run yet
+    assert len(g.busy) == 1
+    with pytest.warns(UserWarning, match="second forward"):
+        out2 = m(x)  # eagerly: the graph holds out's activations
+    (out.sum() + out2.sum()).backward()
+    assert not g.busy
+    m(x).sum().backward()
+    assert len(made) == 1 and not g.busy
+
+
+def test_training_graph_gradients_match_eager_cpu(monkeypatch):
+    # the graphs' bookkeeping without the capture: the step on parameter aliases, its gradients handed on to the
+    # real parameters through one autograd function, the same gradient tensors every step (as a replay writes them)
+    torch.manual_seed(0)
+    eager = vim.VisionMamba(**TINY).train()
+    graphed = copy.deepcopy(eager)
+    g, made = _graphed_train_cpu(monkeypatch, graphed)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (eager, graphed)]
+    for i in range(4):
+        xs = torch.randn(2, 2, 3, 32, 32)
+        for m in (eager, graphed):
+            m.zero_grad(set_to_none=True)
+            for x in xs:  # two backward passes into .grad (gradient accumulation), other inputs
+                (m(x) ** 2).mean().backward()
+        for (name, p), q in zip(eager.named_parameters(), graphed.parameters()):
+            assert (p.grad is None) == (q.grad is None), name
+            if p.grad is not None:
+                torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=f"{name}, step {i}")
+        for opt in opts:
+            opt.step()
+    assert made == [(2, 3, 32, 32)] and len(g.graphs) == 1
+    for p, q in zip(eager.parameters(), graphed.parameters()):  # the optimizer steps reached the aliases
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-7)
+
+
+def test_training_graphs_pickle_without_graphs(monkeypatch):
+    m = vim.VisionMamba(**TINY, cuda_graph_train=True).train()
+    assert isinstance(m.graphed_train, GraphedTraining)
+    m.graphed_train.graphs["k"] = object()
+    m2 = copy.deepcopy(m)
+    assert isinstance(m2.graphed_train, GraphedTraining) and not m2.graphed_train.graphs
+
+
+def test_training_graphs_only_for_cuda_training_outside_replicas(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)  # no CUDA here
+    m = vim.VisionMamba(**TINY).train()
+    g = GraphedTraining()
+    assert g.usable(m, _CudaLike()) and not g.usable(m, torch.zeros(1))
+    with torch.no_grad():
+        assert not g.usable(m, _CudaLike())
+    assert not g.usable(m.eval(), _CudaLike())
+    m.train()._is_replica = True
+    assert not g.usable(m, _CudaLike())
+    del m._is_replica
+    m.with_cp = True
+    assert not g.usable(m, _CudaLike())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("backend,with_cp", [("fused", False), ("fused", True), ("reference", False)])
+def test_cuda_graph_train_matches_eager_gpu(backend, with_cp):
+    pytest.importorskip("mmengine")
+    from vim_backbone.mm.backbone import VimBackbone
+    torch.manual_seed(0)
+    kw = dict(arch=dict(embed_dim=64, depth=4, d_state=16), img_size=64, out_indices=(1, 3), tap_scales=(2, 0.5),
+              scan_backend=backend, with_cp=with_cp)
+    eager = VimBackbone(**kw).cuda().train()
+    graphed = VimBackbone(**kw, cuda_graph_train=True).cuda().train()
+    graphed.load_state_dict(eager.state_dict())
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (eager, graphed)]
+    for i in range(5):  # eager, capture, replays; a new input and an optimizer step each time
+        x = torch.randn(2, 3, 64, 96, device="cuda")
+        losses = []
+        for m, opt in zip((eager, graphed), opts):
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                feats = m(x)
+                loss = sum((f.float() ** 2).mean() for f in feats)
+            loss.backward()
+            losses.append(loss.detach())
+        torch.testing.assert_close(losses[1], losses[0], rtol=1e-4, atol=1e-5, msg=f"loss, step {i}")
+        for (name, p), q in zip(eager.named_parameters(), graphed.parameters()):
+            if p.grad is None:
+                assert q.grad is None, name
+                continue
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5, msg=f"{name}, step {i}")
+        for opt in opts:
+            opt.step()
+    # with_cp: no graphs (checkpointing's recomputation restores RNG states, which a capture does not allow)
+    assert len(graphed.graphed_train.graphs) == (0 if with_cp else 1) and not graphed.graphed_train.busy
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_train_draws_fresh_drop_paths_gpu():
+    torch.manual_seed(0)
+    m = vim.create_model("vim_tiny_patch16_224", embed_dim=64, depth=4, img_size=64, num_classes=7,
+                         drop_path_rate=0.5, cuda_graph_train=True).cuda().train()
+    x = torch.randn(2, 3, 64, 64, device="cuda")
+    outs = []
+    for _ in range(4):
+        out = m(x)
+        out.sum().backward()
+        outs.append(out.detach().clone())
+    assert len(m.graphed_train.graphs) == 1
+    assert not torch.equal(outs[2], outs[3])  # two replays, other drop paths

@@ -81,14 +81,14 @@ def test_empty_batch(backend):
 
 @pytest.mark.parametrize("amp", [None, torch.bfloat16])
 def test_scan_recompute_trains_like_the_default(amp):
-    # scan_recompute reaches every mixer; with the fused backend the block keeps less for the backward, the outputs
+    # scan_recompute (on by default) reaches every mixer; with the fused backend the block keeps less for the backward, the outputs
     # are the default's and so are the gradients (up to the order of sums); with the reference backend it changes
     # nothing
     import contextlib
     from vim_backbone.ops.fused_bimamba import fused_available
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    m = tiny(scan_recompute=True)
-    assert all(layer.mixer.recompute for layer in m.layers) and not any(l.mixer.recompute for l in tiny().layers)
+    m = tiny(scan_recompute=False)
+    assert all(layer.mixer.recompute for layer in tiny().layers) and not any(l.mixer.recompute for l in m.layers)
     if not fused_available(torch.device(device)):
         pytest.skip("fused scan needs Triton with CUDA, or TRITON_INTERPRET=1")
     torch.manual_seed(0)
@@ -122,7 +122,7 @@ def test_scan_recompute_trains_like_the_default(amp):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_scan_recompute_lowers_the_training_peak_gpu():
     # the allocator's peak of a bf16 training step of Vim-Ti at 512^2, batch 4: the activations kept for the
-    # backward are 39% of the default's (tools/activation_memory.py); weights and the backward's own buffers add to
+    # backward are 39% of scan_recompute=False's (tools/activation_memory.py); weights and the backward's own buffers add to
     # both peaks alike
     peaks = []
     for recompute in (False, True):

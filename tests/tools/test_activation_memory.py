@@ -21,7 +21,7 @@ def test_scan_recompute_keeps_neither_xz_u_dt_nor_bc(tmp_path, one_thread):
     for recompute in (False, True):
         out = tmp_path / f"r{recompute}.json"
         argv = ["--img-size", "64", "--device", "cpu", "--stub-kernels", "--out", str(out)]
-        runs[recompute] = tool.main(argv + (["--scan-recompute"] if recompute else []))
+        runs[recompute] = tool.main(argv + ([] if recompute else ["--no-scan-recompute"]))  # on by default
         assert json.loads(out.read_text()) == runs[recompute]
     # the stubs are gone again, and the environment as it was
     assert load_fused_kernels()._scan_fwd_kernel is kernel and os.environ.get("TRITON_INTERPRET") == interpret

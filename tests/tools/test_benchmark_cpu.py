@@ -124,22 +124,28 @@ def test_benchmark_cuda_graph_rejects_full():
 
 
 def test_benchmark_scan_recompute(tmp_path, one_thread, monkeypatch):
-    # the Vim rows are built with scan_recompute=True and say so; DeiT's are not touched
+    # the Vim rows are built with scan_recompute (the model's default) unless --no-scan-recompute, whose rows say so;
+    # DeiT's are not touched
     bench = load_tool("benchmark")
     built = []
     real = bench.build_vim
     monkeypatch.setattr(bench, "build_vim", lambda *a: built.append(a) or real(*a))
-    out = tmp_path / "bench.json"
-    bench.main(["--device", "cpu", "--resolutions", "32", "--iters", "1", "--warmup", "0", "--models", "vim_tiny",
-                "deit_tiny", "--attn", "sdpa", "--dtypes", "fp32", "--modes", "train", "--scan-recompute",
-                "--out", str(out), "--no-progress"])
-    data = json.loads(out.read_text())
-    assert data["settings"]["scan_recompute"] is True and built == [("vim_tiny", 32, "reference", True)]
-    rows = {r["label"]: r for r in data["results"]}
-    assert set(rows) == {"Vim-Ti (reference) recompute", "DeiT-Ti (sdpa)"}
-    assert rows["Vim-Ti (reference) recompute"]["scan_recompute"] and "scan_recompute" not in rows["DeiT-Ti (sdpa)"]
-    with pytest.raises(SystemExit, match="cfg-options model.backbone.scan_recompute"):
-        bench.main(["--full", "det", "--scan-recompute", "--device", "cpu"])
+    labels = {}
+    for flag, recompute in (([], True), (["--no-scan-recompute"], False)):
+        out = tmp_path / f"bench{recompute}.json"
+        bench.main(["--device", "cpu", "--resolutions", "32", "--iters", "1", "--warmup", "0", "--models",
+                    "vim_tiny", "deit_tiny", "--attn", "sdpa", "--dtypes", "fp32", "--modes", "train", *flag,
+                    "--out", str(out), "--no-progress"])
+        data = json.loads(out.read_text())
+        assert data["settings"]["scan_recompute"] is recompute and built.pop() == ("vim_tiny", 32, "reference",
+                                                                                   recompute)
+        rows = {r["label"]: r for r in data["results"]}
+        labels[recompute] = set(rows)
+        assert "scan_recompute" not in rows["DeiT-Ti (sdpa)"]
+    assert labels == {True: {"Vim-Ti (reference)", "DeiT-Ti (sdpa)"},
+                      False: {"Vim-Ti (reference) stored", "DeiT-Ti (sdpa)"}}
+    with pytest.raises(SystemExit, match="cfg-options model.backbone.scan_recompute=False"):
+        bench.main(["--full", "det", "--no-scan-recompute", "--device", "cpu"])
 
 
 def test_graphed_mode():

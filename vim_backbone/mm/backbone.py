@@ -73,10 +73,11 @@ class VimBackbone(VisionMamba, BaseModule):
             the maps). Defaults to False (the dense recipe).
         frozen_stages (int): freeze the embeddings (>= 0) and the first ``frozen_stages`` blocks. -1 = none.
         norm_eval (bool): keep BN in the taps in eval mode while training. Defaults to False.
-        drop_path_rate, drop_rate, with_cp, scan_backend, scan_recompute, cuda_graph, cuda_graph_max_shapes: see
-            :class:`VisionMamba` (``scan_recompute=True``: less activation memory in training with the fused
-            backend; ``cuda_graph=True``: inference from CUDA graphs, e.g. for the fixed-size crops of
-            sliding-window segmentation; the taps are in the graph).
+        drop_path_rate, drop_rate, with_cp, scan_backend, scan_recompute, cuda_graph, cuda_graph_max_shapes,
+        cuda_graph_train: see :class:`VisionMamba` (``scan_recompute=True``, the default: less activation memory in
+            training with the fused backend; ``cuda_graph=True``: inference from CUDA graphs, e.g. for the
+            fixed-size crops of sliding-window segmentation; ``cuda_graph_train=True``: training steps' forward and
+            backward from CUDA graphs, for fixed-size training batches (crops, LSJ); the taps are in the graphs).
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=path[, prefix='backbone.'])`` loads
             an official classification file (or an mm checkpoint) unchanged; keys are reported by name.
     """
@@ -87,7 +88,8 @@ class VimBackbone(VisionMamba, BaseModule):
                  final_norm: Optional[bool] = None, with_cls_token: bool = False, frozen_stages: int = -1,
                  norm_eval: bool = False, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
                  with_cp: bool = False, scan_backend: Optional[str] = None, cuda_graph: bool = False,
-                 cuda_graph_max_shapes: int = 4, scan_recompute: bool = False, init_cfg: Optional[dict] = None):
+                 cuda_graph_max_shapes: int = 4, scan_recompute: bool = True, cuda_graph_train: bool = False,
+                 init_cfg: Optional[dict] = None):
         arch_cfg = resolve_arch(arch)
         if out_type not in OUT_TYPES:
             raise ValueError(f"out_type {out_type!r} not in {OUT_TYPES}")
@@ -97,7 +99,7 @@ class VimBackbone(VisionMamba, BaseModule):
                          num_classes=0, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
                          class_token=with_cls_token, with_cp=with_cp, scan_backend=scan_backend,
                          cuda_graph=cuda_graph, cuda_graph_max_shapes=cuda_graph_max_shapes,
-                         scan_recompute=scan_recompute, **arch_cfg)
+                         scan_recompute=scan_recompute, cuda_graph_train=cuda_graph_train, **arch_cfg)
         self.init_cfg = copy.deepcopy(init_cfg)
         if isinstance(out_indices, int):
             out_indices = [out_indices]

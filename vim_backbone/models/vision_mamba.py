@@ -9,7 +9,7 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from ..checkpoint import unwrap_state_dict
 from ..layers import DropPath, PatchEmbed, RMSNorm, upcast, VimBlock, insert_middle, resize_pos_embed, split_pos_embed, to_2tuple
-from .cuda_graph import GraphedForward
+from .cuda_graph import GraphedForward, GraphedTraining
 
 OUTPUT_FMTS = ("NCHW", "NLC")
 NO_WEIGHT_DECAY_SUFFIXES = ("A_log", "A_b_log", "D", "D_b")
@@ -61,11 +61,17 @@ class VisionMamba(nn.Module):
             backward (not its normalised input, in_proj's output, the conv output, the step dt, nor the fp32 copy of
             B and C), which recomputes them: the norm, two GEMMs, a conv kernel and a cast a block, not the scan.
             Vim-Ti at 1024^2 keeps 332 instead of 848 MB an image, DeiT-Ti + SDPA 351 (``tools/activation_memory.py``);
-            ``with_cp`` keeps less and recomputes whole blocks. No effect with the other backends. Defaults to False.
+            ``with_cp`` keeps less and recomputes whole blocks. The step takes 3-4% longer (an H200, docs/RESULTS.md,
+            session 16). No effect with the other backends. Defaults to True.
         cuda_graph (bool): run inference (eval mode, gradients off, CUDA inputs) from CUDA graphs, one per input
             shape seen twice, at most ``cuda_graph_max_shapes`` kept (:class:`~.cuda_graph.GraphedForward`):
             small batches are otherwise bound by the host's kernel launches. Defaults to False.
         cuda_graph_max_shapes (int): graphs kept at once; each holds one forward's activations. Defaults to 4.
+        cuda_graph_train (bool): run training steps' forward and backward (training mode, gradients on, CUDA
+            inputs) from CUDA graphs, one pair per input shape seen twice, at most two kept
+            (:class:`~.cuda_graph.GraphedTraining`): a step otherwise spends about 0.1 s of host time enqueueing
+            Vim-Ti's kernels, more than the GPU needs at the dense recipes' batches. Not with ``with_cp``.
+            Defaults to False.
     """
 
     def __init__(self, img_size=224, patch_size: int = 16, stride: int = 16, in_chans: int = 3,
@@ -73,7 +79,7 @@ class VisionMamba(nn.Module):
                  expand: int = 2, d_conv: int = 4, dt_rank="auto", drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, norm_eps: float = 1e-5, class_token: bool = True,
                  with_cp: bool = False, scan_backend: Optional[str] = None, cuda_graph: bool = False,
-                 cuda_graph_max_shapes: int = 4, scan_recompute: bool = False):
+                 cuda_graph_max_shapes: int = 4, scan_recompute: bool = True, cuda_graph_train: bool = False):
         super().__init__()
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
@@ -82,6 +88,7 @@ class VisionMamba(nn.Module):
         self.with_cp = with_cp
         self._pos_cache: Dict[Any, torch.Tensor] = {}
         self.graphed = GraphedForward(cuda_graph_max_shapes) if cuda_graph else None
+        self.graphed_train = GraphedTraining() if cuda_graph_train else None
 
         self.patch_embed = PatchEmbed(img_size, patch_size, stride, in_chans, embed_dim)
         num_patches = self.patch_embed.num_patches
@@ -196,6 +203,8 @@ class VisionMamba(nn.Module):
         return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.graphed_train is not None and self.training:
+            return self.graphed_train(self, self._forward, x)
         if self.graphed is not None:
             return self.graphed(self, self._forward, x)
         return self._forward(x)
