@@ -538,6 +538,61 @@ def test_gluon_forward_matches_triton_gpu(monkeypatch, batch, l):
 
 @pytest.mark.gpu
 @cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("b, e, l, n, bwd_segments", [(2, 384, 4097, 16, None), (3, 200, 1025, 16, 3),
+                                                      (2, 72, 197, 8, 1), (1, 40, 70, 4, 2)])
+def test_gluon_walk_backward_gpu(monkeypatch, dtype, b, e, l, n, bwd_segments):
+    # the Gluon walk backward (a channel a lane) against the reference, and against the Triton walk backward: the
+    # same gradients but for the order of the sums; partial channel blocks (E = 200, 72, 40), one segment and
+    # several, other state sizes
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "gluon")
+    _check_parity(dtype, b=b, e=e, l=l, n=n, r=12, bwd_segments=bwd_segments)
+    args = _make_args(dtype, b, e, l, n, 12)
+    grad = torch.randn(b, e, l, generator=torch.Generator().manual_seed(1)).to(DEVICE, dtype)
+    grads, seen = {}, []
+    real = fb.load_gluon_kernels
+
+    def spy():
+        seen.append(os.environ["VIM_FUSED_BACKWARD_WALK"])
+        return real()
+
+    monkeypatch.setattr(fb, "load_gluon_kernels", spy)
+    for kind in ("gluon", "triton"):
+        monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", kind)
+        out = bidirectional_scan_fused(**args, dt_rank=12, d_state=n, bwd_segments=bwd_segments)
+        grads[kind] = torch.autograd.grad(out, list(args.values()), grad)
+    assert "gluon" in seen  # the Gluon walk backward ran (and the forward's Gluon walk loads the module too)
+    for name, g_gluon, g_triton in zip(args, grads["gluon"], grads["triton"]):
+        assert _rel_err(g_gluon, g_triton.float()) < (1e-4 if dtype == torch.float32 else 2e-2), name
+
+
+def test_backward_walk_kind_is_checked(monkeypatch):
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "warp")
+    with pytest.raises(ValueError, match="VIM_FUSED_BACKWARD_WALK"):
+        fb.backward_walk_kind()
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "triton")
+    assert fb.backward_walk_kind() == "triton"
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "auto")
+    monkeypatch.setattr(fb, "_interpreting", lambda: True)
+    assert fb.backward_walk_kind() == "triton"  # the interpreter does not run Gluon
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "gluon")
+    with pytest.raises(ValueError, match="no TRITON_INTERPRET"):
+        fb.backward_walk_kind()
+    monkeypatch.setattr(fb, "_interpreting", lambda: False)
+    monkeypatch.setattr(fb, "_gluon_importable", lambda: True)
+    monkeypatch.setattr(fb.torch.version, "hip", None)
+    with pytest.raises(ValueError, match="divides 32"):
+        fb.backward_walk_kind(state=24)
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "auto")
+    assert fb.backward_walk_kind() == "gluon" and fb.backward_walk_kind(state=24) == "triton"
+    monkeypatch.setattr(fb, "_gluon_bwd_failure", "RuntimeError: PassManager::run failed")
+    assert fb.backward_walk_kind() == "triton"
+
+
+@pytest.mark.gpu
+@cuda_only
 @pytest.mark.parametrize("backward", ["walk", "chunk"])
 @pytest.mark.parametrize("e, bwd_segments", [(384, None), (200, 3)])
 def test_fused_bc_input_gpu(monkeypatch, backward, e, bwd_segments):
@@ -1033,6 +1088,72 @@ def test_gluon_walk_failure_falls_back_to_triton_walk(monkeypatch):
     monkeypatch.setattr(fb, "load_gluon_kernels", lambda: _fake_gluon_module(broken))
     with pytest.raises(RuntimeError, match="PassManager"):
         run()
+
+
+def test_gluon_walk_backward_failure_falls_back_to_triton(monkeypatch):
+    # the walk backward's automatic selection, as the forward's: a Gluon walk backward that fails the first time
+    # it runs a variant hands over to the Triton one with one warning, and is not tried again; a variant that ran
+    # is trusted; the launch passes the Triton kernels' arguments (checked by running them in its place)
+    import types
+    import warnings
+
+    from vim_backbone.ops import fused_bimamba as fb
+    from vim_backbone.ops import fused_bimamba_kernels as k
+    monkeypatch.delenv("VIM_FUSED_BACKWARD_WALK", raising=False)
+    monkeypatch.setattr(fb, "_gluon_bwd_failure", None)
+    monkeypatch.setattr(fb, "_gluon_ran", set())
+    monkeypatch.setattr(fb, "forward_kind", lambda *a: "triton")
+    args = _make_args(torch.float32, 2, 40, 70, 4, 2)
+
+    def grads():
+        out = bidirectional_scan_fused(**args, dt_rank=2, d_state=4, chunk=8, bwd_segments=3)
+        return torch.autograd.grad(out, list(args.values()), torch.ones_like(out))
+
+    monkeypatch.setattr(fb, "backward_walk_kind", lambda *a: "triton")
+    want = grads()
+    monkeypatch.setattr(fb, "backward_walk_kind", lambda *a: "triton" if fb._gluon_bwd_failure else "gluon")
+    calls = []
+
+    def module(run):
+        class _Launcher:
+            def __init__(self, name):
+                self.name = name
+
+            def __getitem__(self, grid):
+                return lambda *a, **kw: run(self.name, grid, *a, **kw)
+
+        return types.SimpleNamespace(_scan_bwd_walk_gluon_kernel=_Launcher("walk"),
+                                     _scan_bwd_seg_gluon_kernel=_Launcher("seg"))
+
+    def broken(name, grid, *a, **kw):
+        calls.append(name)
+        raise RuntimeError("PassManager::run failed")
+
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: module(broken))
+    with pytest.warns(UserWarning, match="Gluon walk backward"):
+        got = grads()
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    assert "PassManager" in fb._gluon_bwd_failure and fb._gluon_failure is None and calls == ["seg"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grads()  # the Triton walk backward from now on, silently
+    assert calls == ["seg"]
+
+    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, GROUP=None):
+        calls.append(name)
+        kernel = k._scan_bwd_walk_kernel if name == "walk" else k._scan_bwd_seg_kernel
+        kernel[grid](*a, N=N, BLOCK_E=32 * NUM_WARPS, CHUNK=CHUNK, SEGMENTS=SEGMENTS, FAST=False, num_warps=num_warps)
+
+    monkeypatch.setattr(fb, "_gluon_bwd_failure", None)
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: module(as_triton))
+    monkeypatch.setattr(fb, "GLUON_BWD_GROUP", 1)  # the Triton walk's scratch: a slot a token
+    for g, w in zip(grads(), want):  # 32 channels a program, the sums over channels in another order
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    assert calls == ["seg", "seg", "walk"] and len(fb._gluon_ran) == 1
+    monkeypatch.setattr(fb, "load_gluon_kernels", lambda: module(broken))
+    with pytest.raises(RuntimeError, match="PassManager"):  # a variant that ran: its errors are real ones
+        grads()
 
 
 def test_forward_kind_after_a_gluon_failure(monkeypatch):

@@ -26,9 +26,11 @@ and write rows and the scan's per-token loads are contiguous over channels:
 Inference (the mixer without gradients) runs the same kernels outside autograd, from in_proj to out_proj
 (:func:`fused_mixer_inference`), ordered to hold fewer activations at once: x, then u, dt (the walks
 write their outputs over it), then z for the gate.
-Backward: one Triton launch of the scan gradients (states recomputed per chunk of CHUNK tokens from the
-chunk-entry states saved by the forward, (2, B, E, L / CHUNK, N) fp32; the token walk run backwards, or
-with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton launches for the conv
+Backward: one launch of the scan gradients (two with a cut: the dh each later segment sends back first;
+states recomputed per chunk of CHUNK tokens from the chunk-entry states saved by the forward, (2, B, E, L /
+CHUNK, N) fp32; the token walk run backwards, in Gluon where it compiles, a channel a lane, see
+:func:`backward_walk_kind`, or with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton
+launches for the conv
 gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` uses PyTorch's conv
 instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
 x_proj output and of xz are each assembled in one tensor. With ``recompute`` the node keeps only x, z, the x_proj
@@ -104,6 +106,10 @@ CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 64, 4
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
+# the Gluon walk backward (and its summaries): warps a program, 32 channels each; the walk keeps the state
+# entering each group of GLUON_BWD_GROUP tokens (2 or 4) and walks a group twice
+GLUON_BWD_NUM_WARPS = 1
+GLUON_BWD_GROUP = 4
 # Gluon forward walk (fused_bimamba_gluon). Both passes stage STAGE tokens at a time through shared
 # memory, the next group's loads in flight meanwhile. Loaded ahead into registers instead (B and C are 32
 # registers a token in every lane; session 7's first version), the output pass took 125 registers with 2
@@ -476,7 +482,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
     dbias = torch.zeros(2, channels, **f32)
     strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
     if backward_kind() == "walk":
-        block_e = BWD_WALK_BLOCK_E
+        walk_kind = backward_walk_kind(state, chunk)
+        block_e = 32 * GLUON_BWD_NUM_WARPS if walk_kind == "gluon" else BWD_WALK_BLOCK_E
         fast = not _interpreting()
         # channels-last like u; dz per direction, summed by the caller (no atomics on the big tensors)
         du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
@@ -491,17 +498,41 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
         if segments > 1:  # the dh each later segment sends back, and its total step
             seg_dh = torch.empty(2, batch, channels, segments, state, **f32)
             seg_dt = torch.empty(2, batch, channels, segments, **f32)
-            k._scan_bwd_seg_kernel[grid[:2] + (2 * (segments - 1),)](
-                dt, Cm, z, A, dt_bias, grad_out, seg_dh, seg_dt, channels, length, n_chunks, seg_chunks,
-                *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride(),
-                N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
-                num_warps=BWD_WALK_NUM_WARPS)
-        scratch = torch.empty(grid[0] * batch * 2 * segments * chunk * block_e * state, **f32)
-        k._scan_bwd_walk_kernel[grid](
-            u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
-            channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks,
-            N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast, num_warps=BWD_WALK_NUM_WARPS,
-        )
+        slots = chunk // GLUON_BWD_GROUP if walk_kind == "gluon" else chunk  # the Gluon walk keeps one in GROUP
+        scratch = torch.empty(grid[0] * batch * 2 * segments * slots * block_e * state, **f32)
+        seg_args = (dt, Cm, z, A, dt_bias, grad_out, seg_dh, seg_dt, channels, length, n_chunks, seg_chunks,
+                    *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
+        walk_args = (u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
+                     channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks)
+        seg_grid = grid[:2] + (2 * (segments - 1),)
+
+        def walk(kind: str):
+            if kind == "gluon":
+                g = load_gluon_kernels()
+                opts = dict(N=state, CHUNK=chunk, SEGMENTS=segments, NUM_WARPS=GLUON_BWD_NUM_WARPS,
+                            POLY=GLUON_SOFTPLUS_POLY, num_warps=GLUON_BWD_NUM_WARPS)
+                if segments > 1:
+                    g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, **opts)
+                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, **opts)
+                return
+            opts = dict(N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
+                        num_warps=BWD_WALK_NUM_WARPS)
+            if segments > 1:
+                k._scan_bwd_seg_kernel[seg_grid](*seg_args, **opts)
+            k._scan_bwd_walk_kernel[grid](*walk_args, **opts)
+
+        variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk)
+        if walk_kind == "gluon" and variant not in _gluon_ran and \
+                os.environ.get("VIM_FUSED_BACKWARD_WALK", "auto") == "auto":
+            try:  # as the forward (see _scan_forward): the Triton walk takes over where Gluon fails to build
+                walk("gluon")
+            except Exception as err:
+                _disable_gluon(err, backward=True)
+                return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)
+            else:
+                _gluon_ran.add(variant)
+        else:
+            walk(walk_kind)
         dz_terms = (dz2[0], dz2[1])
     else:
         du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
@@ -712,17 +743,22 @@ def bc_dtype(grad: bool = True) -> str:
     return kind
 
 
-_gluon_ran = set()  # walk variants (see _scan_forward) the Gluon kernel has run
-_gluon_failure: Optional[str] = None  # why automatic selection stopped taking the Gluon walk
+_gluon_ran = set()  # walk variants (see _scan_forward, _scan_backward) the Gluon kernels have run
+_gluon_failure: Optional[str] = None  # why automatic selection stopped taking the Gluon forward walk
+_gluon_bwd_failure: Optional[str] = None  # the same for the Gluon walk backward
 
 
-def _disable_gluon(err: BaseException) -> None:
-    global _gluon_failure
+def _disable_gluon(err: BaseException, backward: bool = False) -> None:
+    global _gluon_failure, _gluon_bwd_failure
     import triton
-    _gluon_failure = f"{type(err).__name__}: {err}"[:500]
-    warnings.warn(f"the Gluon forward walk of the fused scan failed with Triton {triton.__version__} "
-                  f"({_gluon_failure}); the fused op uses the Triton walk from now on (VIM_FUSED_FORWARD=triton "
-                  "chooses it from the start)", stacklevel=4)
+    why = f"{type(err).__name__}: {err}"[:500]
+    if backward:
+        _gluon_bwd_failure = why
+    else:
+        _gluon_failure = why
+    which, var = ("walk backward", "VIM_FUSED_BACKWARD_WALK") if backward else ("forward walk", "VIM_FUSED_FORWARD")
+    warnings.warn(f"the Gluon {which} of the fused scan failed with Triton {triton.__version__} ({why}); the "
+                  f"fused op uses the Triton one from now on ({var}=triton chooses it from the start)", stacklevel=4)
 
 
 def forward_kind(block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WARPS) -> str:
@@ -758,6 +794,33 @@ def backward_kind() -> str:
     kind = os.environ.get("VIM_FUSED_BACKWARD", "walk")
     if kind not in ("chunk", "walk"):
         raise ValueError(f"VIM_FUSED_BACKWARD must be 'chunk' or 'walk', got {kind!r}")
+    return kind
+
+
+def backward_walk_kind(state: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
+    """Which walk backward the ``walk`` backward runs: ``gluon`` (``fused_bimamba_gluon._scan_bwd_walk_gluon_kernel``
+    and its summaries, a channel and its N states a lane, GLUON_BWD_NUM_WARPS warps a program) or ``triton``
+    (``_scan_bwd_walk_kernel``, BWD_WALK_BLOCK_E channels a program). ``VIM_FUSED_BACKWARD_WALK`` = ``auto``
+    (default), ``gluon`` or ``triton``; ``auto`` takes ``gluon`` where the Gluon forward walk could run (see
+    :func:`forward_kind`), N divides 32, the chunk is a multiple of GLUON_BWD_GROUP, and no Gluon walk backward
+    has failed in this process (then ``auto`` falls back to the Triton one with a warning, as the forward).
+
+    H200, Vim-Ti training steps from CUDA graphs, bf16, two processes each (docs/RESULTS.md, session 16): the
+    Gluon walk backward took 23.1 ms of a 1024^2 batch-8 step's kernels against 39.3 ms, and the step ran
+    1.33x / 1.40x / 1.30x the images/s at 1024^2 (8) / 224^2 (128) / 1248^2 (4). Its first form, which kept
+    every token's state in the scratch as the Triton walk does, took 39.2 ms; with GROUP 2 the step ran 1.21x /
+    1.28x / 1.26x."""
+    kind = os.environ.get("VIM_FUSED_BACKWARD_WALK", "auto")
+    if kind not in ("auto", "gluon", "triton"):
+        raise ValueError(f"VIM_FUSED_BACKWARD_WALK must be 'auto', 'gluon' or 'triton', got {kind!r}")
+    usable = 32 % state == 0 and chunk % GLUON_BWD_GROUP == 0 and not _interpreting() and torch.version.hip is None \
+        and _gluon_importable()
+    if kind == "gluon" and not usable:
+        raise ValueError("VIM_FUSED_BACKWARD_WALK=gluon needs triton.experimental.gluon, compiled kernels (no "
+                         f"TRITON_INTERPRET), a state size that divides 32 and a chunk of GLUON_BWD_GROUP k "
+                         f"tokens (got {state}, {chunk})")
+    if kind == "auto":
+        kind = "gluon" if usable and _gluon_bwd_failure is None else "triton"
     return kind
 
 

@@ -1,4 +1,7 @@
-"""The fused scan's forward walk written in Gluon, Triton's explicit-layout dialect (CUDA only).
+"""The fused scan's forward walk and its walk backward written in Gluon, Triton's explicit-layout dialect (CUDA only).
+
+The walk backward (``_scan_bwd_walk_gluon_kernel``, ``_scan_bwd_seg_gluon_kernel``) is described where it is
+defined, below; what follows is about the forward walk.
 
 Same arguments, grid and results as ``fused_bimamba_kernels._scan_fwd_kernel``; what differs is the layout
 of the state tile (N, BLOCK_E). The Triton kernel's compiler spreads each channel's N states over four
@@ -19,7 +22,8 @@ session 7).
 Gluon is experimental in Triton; the kernel is compiled on CUDA only (the interpreter does not run Gluon),
 checked against the Triton kernel and the reference by the GPU tests of ``tests/ops/test_fused.py``, and
 used when :func:`~vim_backbone.ops.fused_bimamba.forward_kind` says so (``VIM_FUSED_FORWARD=triton`` turns
-it off).
+it off; for the walk backward :func:`~vim_backbone.ops.fused_bimamba.backward_walk_kind` and
+``VIM_FUSED_BACKWARD_WALK=triton``).
 """
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
@@ -206,3 +210,324 @@ def _scan_fwd_gluon_kernel(
     elif HEAD:
         gl.store(seg_h_p + (SUB - 1) * N, h, mask=mask_e[None, :] & (seg == 0))
         gl.store(seg_dt_p + SUB - 1, dt_sum, mask=mask_e & (seg == 0))
+
+
+# ------------------------------------------------------------------------------------------------ backward
+
+
+@gluon.jit
+def _sigmoid(x):
+    return _ptx_f32(1.0 + _exp2(-x * LOG2E), "rcp.approx.ftz.f32 $0, $1;")
+
+
+@gluon.jit
+def _softplus_and_sigmoid(x, POLY: gl.constexpr):
+    """softplus(x) as :func:`_softplus` computes it, and its derivative sigmoid(x) from the same exp:
+    1 / (1 + e) for x >= 0, e / (1 + e) below (e = exp(-|x|))."""
+    e = _exp2(-gl.abs(x) * LOG2E)
+    if POLY:
+        q = e * LOG1P_Q[8] + LOG1P_Q[7]
+        for i in gl.static_range(7):
+            q = q * e + LOG1P_Q[6 - i]
+        log1p_e = q * e
+    else:
+        log1p_e = _ptx_f32(1.0 + e, "lg2.approx.ftz.f32 $0, $1;") * LN2
+    r = _ptx_f32(1.0 + e, "rcp.approx.ftz.f32 $0, $1;")
+    return gl.where(x > 20.0, x, gl.maximum(x, 0.0) + log1p_e), gl.where(x >= 0.0, r, e * r)
+
+
+@gluon.jit
+def _stage_chunk(u_s, dt_s, z_s, g_s, B_s, C_s, u_tp, dt_tp, z_tp, g_tp, B_tp, C_tp,
+                 s_u_l, s_dt_l, s_z_l, s_g_l, s_B_l, s_C_l, t_lo, L, k_e, k_n, m_e, LOAD_U: gl.constexpr):
+    """The operands of tokens t_lo ... t_lo + CHUNK - 1 (clamped into [0, L)) into shared memory, a row a token
+    in token order: u, dt, z and the output gradient g (CHUNK, BLOCK_E) in their dtypes (0 past the last channel:
+    ``m_e``), B and C (CHUNK, N) fp32. Without LOAD_U (the summaries) neither u nor B is read."""
+    te = gl.minimum(t_lo + k_e, L - 1)[:, None]
+    tn = gl.minimum(t_lo + k_n, L - 1)[:, None]
+    _cta_barrier()  # the previous chunk's reads are done
+    if LOAD_U:
+        u_s.store(gl.load(u_tp + te * s_u_l, mask=m_e, other=0.0))
+        B_s.store(gl.load(B_tp + tn * s_B_l).to(gl.float32))
+    dt_s.store(gl.load(dt_tp + te * s_dt_l, mask=m_e, other=0.0))
+    z_s.store(gl.load(z_tp + te * s_z_l, mask=m_e, other=0.0))
+    g_s.store(gl.load(g_tp + te * s_g_l, mask=m_e, other=0.0))
+    C_s.store(gl.load(C_tp + tn * s_C_l).to(gl.float32))
+    _cta_barrier()
+
+
+@gluon.jit
+def _row(j, n_tok, d):
+    """The staged row of the chunk's scan step ``j`` (clamped to its last token)."""
+    jc = gl.minimum(j, n_tok - 1)
+    return jc + d * (n_tok - 1 - 2 * jc)
+
+
+@gluon.jit
+def _walk_token(h, j, n_tok, d, u_r, dt_r, B_r, A2, bias, CH: gl.constexpr, ST: gl.constexpr, POLY: gl.constexpr):
+    """The state after the chunk's scan step ``j`` from the one before it; a no-op for j >= n_tok."""
+    k = _row(j, n_tok, d)
+    u = u_r.index(k).load(CH).to(gl.float32)
+    dt = gl.where(j < n_tok, _softplus(dt_r.index(k).load(CH).to(gl.float32) + bias, POLY), 0.0)
+    return _exp2(dt[None, :] * A2) * h + B_r.index(k).load(ST)[:, None] * (dt * u)[None, :]
+
+
+@gluon.jit
+def _token_backward(h, dh, dA_acc, dD_acc, dbias_acc, j, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2, bias, Dv,
+                    mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC,
+                    CH: gl.constexpr, ST: gl.constexpr, RED: gl.constexpr, POLY: gl.constexpr):
+    """The gradients of the chunk's scan step ``j``, whose state after it is ``h``; ``dh`` = dL/dh after the
+    step in, dL/dh before it out. Nothing is written for j >= n_tok, and dh goes through unchanged."""
+    valid = j < n_tok
+    k = _row(j, n_tok, d)
+    t = t_lo + k
+    u = u_r.index(k).load(CH).to(gl.float32)
+    dt_raw = dt_r.index(k).load(CH).to(gl.float32) + bias
+    zz = z_r.index(k).load(CH).to(gl.float32)
+    mask = mask_e & valid
+    g = gl.where(mask, g_r.index(k).load(CH).to(gl.float32), 0.0)
+    Bt = B_r.index(k).load(ST)
+    Ct = C_r.index(k).load(ST)
+    dt, sig_dt = _softplus_and_sigmoid(dt_raw, POLY)
+    dt = gl.where(valid, dt, 0.0)
+    dtu = dt * u
+    y = gl.sum(h * Ct[:, None], axis=0) + Dv * u
+    sig_z = _sigmoid(zz)
+    dy = g * zz * sig_z * 0.5
+    # d silu(z) / dz = sig (1 + z (1 - sig)); the other direction writes its own share
+    gl.store(dz_ptr + o_off + t * s_o_l, g * 0.5 * y * sig_z * (1.0 + zz * (1.0 - sig_z)), mask=mask)
+    dh += Ct[:, None] * dy[None, :]  # now dL/dh_t
+    d_log_decay = dh * (h - Bt[:, None] * dtu[None, :])  # dL/d(dt A) = dh_t a_t h_{t-1}
+    dA_acc += d_log_decay * dt[None, :]
+    dh_B = gl.sum(dh * Bt[:, None], axis=0)
+    ddt_raw = gl.where(mask, (gl.sum(d_log_decay * A2, axis=0) * LN2 + u * dh_B) * sig_dt, 0.0)
+    dD_acc += dy * u
+    dbias_acc += ddt_raw
+    gl.store(du_ptr + o_off + t * s_o_l, (dt * dh_B + Dv * dy).to(du_ptr.dtype.element_ty), mask=mask)
+    gl.store(ddt_ptr + o_off + t * s_o_l, ddt_raw.to(ddt_ptr.dtype.element_ty), mask=mask)
+    # the sums over the channels: through one layout conversion each, to rows (states) a lane sums on its own
+    m_n = (dBC >= 0) & valid
+    gl.atomic_add(dB_ptr + dBC + t, gl.sum(gl.convert_layout(dh * dtu[None, :], RED), axis=1), mask=m_n,
+                  sem="relaxed")
+    gl.atomic_add(dC_ptr + dBC + t, gl.sum(gl.convert_layout(h * dy[None, :], RED), axis=1), mask=m_n,
+                  sem="relaxed")
+    return dh * _exp2(dt[None, :] * A2), dA_acc, dD_acc, dbias_acc  # dh to dL/dh_{t-1}
+
+
+@gluon.jit
+def _scan_bwd_walk_gluon_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, A_ptr, D_ptr, bias_ptr, states_ptr, g_ptr,
+    du_ptr, ddt_ptr, dB_ptr, dC_ptr, dz_ptr, dA_ptr, dD_ptr, dbias_ptr, scratch_ptr,
+    E, L, n_chunks,
+    s_u_d, s_u_b, s_u_e, s_u_l,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_B_d, s_B_b, s_B_n, s_B_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_e, s_z_l,
+    s_g_b, s_g_e, s_g_l,
+    s_o_d, s_o_b, s_o_e, s_o_l,
+    seg_dh_ptr, seg_dt_ptr, seg_chunks,
+    N: gl.constexpr, CHUNK: gl.constexpr, SEGMENTS: gl.constexpr, NUM_WARPS: gl.constexpr,
+    POLY: gl.constexpr = False, GROUP: gl.constexpr = 4,
+):
+    """``fused_bimamba_kernels._scan_bwd_walk_kernel`` (same arguments but the tile, BLOCK_E = 32 NUM_WARPS,
+    and the scratch: CHUNK / GROUP x BLOCK_E x N fp32 a program; same grid and results) with a channel and its N
+    states a lane: the sums over the states (y, dh B, the step's gradient) are a thread's own. The two sums over
+    the channels a token needs (dB and dC) go through one layout conversion each, to a tile whose rows (states)
+    a lane sums on its own. A chunk's operands are staged in shared memory once for its three walks:
+    - the states in scan order from the saved chunk-entry state, keeping the state entering each group of GROUP
+      (2 or 4) tokens in the scratch slots (each lane reads back only what it wrote);
+    - group by group in reverse scan order, its GROUP states again from the kept one, in registers,
+    - and its GROUP tokens backward.
+    The Triton walk keeps every token's state (CHUNK slots): 1 / GROUP of its scratch traffic here, for one more
+    walk of exps (the scratch of all programs at once exceeds L2 at Vim-Ti's training sizes)."""
+    BLOCK_E: gl.constexpr = 32 * NUM_WARPS
+    TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
+    CH: gl.constexpr = gl.SliceLayout(0, TILE)
+    ST: gl.constexpr = gl.SliceLayout(1, TILE)
+    gl.static_assert(N <= 32)
+    gl.static_assert(32 % N == 0)
+    gl.static_assert((GROUP == 2) | (GROUP == 4))
+    gl.static_assert(CHUNK % GROUP == 0)
+    # the sums over channels: N lanes down the states, 32 / N lanes and the warps across the channels
+    RED: gl.constexpr = gl.BlockedLayout([1, BLOCK_E // (32 // N) // NUM_WARPS], [N, 32 // N], [1, NUM_WARPS],
+                                         [1, 0])
+    RN: gl.constexpr = gl.SliceLayout(1, RED)
+
+    pid_e = gl.program_id(0)
+    pid_b = gl.program_id(1)
+    d = gl.program_id(2) // SEGMENTS
+    seg = gl.program_id(2) % SEGMENTS
+    n_batch = gl.num_programs(1)
+    n_eblocks = gl.num_programs(0)
+    offs_e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=CH)
+    offs_n = gl.arange(0, N, layout=ST)
+    mask_e = offs_e < E
+    e_ld = gl.minimum(offs_e, E - 1)  # loads stay in bounds unmasked; stores past E are masked, and g = 0 there
+    A2 = gl.load(A_ptr + (d * E + e_ld[None, :]) * N + offs_n[:, None]) * LOG2E
+    Dv = gl.load(D_ptr + d * E + e_ld)
+    bias = gl.load(bias_ptr + d * E + e_ld)
+
+    st_p = states_ptr + ((d * n_batch + pid_b) * E + e_ld[None, :]) * (n_chunks * N) + offs_n[:, None]
+    prog = ((d * n_batch + pid_b) * SEGMENTS + seg) * n_eblocks + pid_e
+    scr = scratch_ptr + prog * ((CHUNK // GROUP) * BLOCK_E * N) + gl.arange(0, BLOCK_E, layout=CH)[None, :] * N + \
+        offs_n[:, None]
+    o_off = d * s_o_d + pid_b * s_o_b + offs_e * s_o_e
+    dBC = ((d * n_batch + pid_b) * N + gl.arange(0, N, layout=RN)) * L  # dB, dC: (2, B, N, L) contiguous
+
+    # staging loads: 8 channels (16 bytes in 16 bits) a lane, 4 lanes a token, 8 tokens a warp
+    LD_E: gl.constexpr = gl.BlockedLayout([1, 8], [8, 4], [1, NUM_WARPS], [1, 0])  # (CHUNK, BLOCK_E)
+    LD_N: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NUM_WARPS, 1], [1, 0])  # (CHUNK, N)
+    SMEM: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+    ROWS: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+    e_l = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, LD_E))
+    m_e = (e_l < E)[None, :]
+    n_l = gl.arange(0, N, layout=gl.SliceLayout(0, LD_N))
+    k_e = gl.arange(0, CHUNK, layout=gl.SliceLayout(1, LD_E))
+    k_n = gl.arange(0, CHUNK, layout=gl.SliceLayout(1, LD_N))
+    u_tp = (u_ptr + d * s_u_d + pid_b * s_u_b + e_l * s_u_e)[None, :]
+    dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_l * s_dt_e)[None, :]
+    z_tp = (z_ptr + pid_b * s_z_b + e_l * s_z_e)[None, :]
+    g_tp = (g_ptr + pid_b * s_g_b + e_l * s_g_e)[None, :]
+    B_tp = (B_ptr + d * s_B_d + pid_b * s_B_b + n_l * s_B_n)[None, :]
+    C_tp = (C_ptr + d * s_C_d + pid_b * s_C_b + n_l * s_C_n)[None, :]
+    u_s = gl.allocate_shared_memory(u_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    z_s = gl.allocate_shared_memory(z_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    g_s = gl.allocate_shared_memory(g_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    B_s = gl.allocate_shared_memory(gl.float32, [CHUNK, N], SMEM)
+    C_s = gl.allocate_shared_memory(gl.float32, [CHUNK, N], SMEM)
+    u_r = u_s._reinterpret(u_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    z_r = z_s._reinterpret(z_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    g_r = g_s._reinterpret(g_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    B_r = B_s._reinterpret(gl.float32, [CHUNK, N], ROWS)
+    C_r = C_s._reinterpret(gl.float32, [CHUNK, N], ROWS)
+
+    dh = gl.zeros((N, BLOCK_E), gl.float32, TILE)
+    if SEGMENTS > 1:  # the dh entering this segment from the later ones (scan order), last first
+        seg_row = ((d * n_batch + pid_b) * E + e_ld[None, :]) * SEGMENTS
+        for i in range(0, SEGMENTS - 1 - seg):
+            j = SEGMENTS - 1 - i
+            dh = gl.load(seg_dh_ptr + (seg_row + j) * N + offs_n[:, None]) + \
+                _exp2(A2 * gl.load(seg_dt_ptr + seg_row + j)) * dh
+        dh = gl.where(mask_e[None, :], dh, 0.0)  # channels past E read channel E - 1's summaries
+    dA_acc = gl.zeros((N, BLOCK_E), gl.float32, TILE)
+    dD_acc = gl.zeros((BLOCK_E,), gl.float32, CH)
+    dbias_acc = gl.zeros((BLOCK_E,), gl.float32, CH)
+    p_begin = seg * seg_chunks
+    p_end = gl.minimum(n_chunks, p_begin + seg_chunks)
+    for c in range(n_chunks - p_end, n_chunks - p_begin):  # this segment's chunks, in reverse scan order
+        tc = (n_chunks - 1 - c) + d * (2 * c - n_chunks + 1)
+        t_lo = tc * CHUNK
+        n_tok = gl.minimum(L, t_lo + CHUNK) - t_lo
+        _stage_chunk(u_s, dt_s, z_s, g_s, B_s, C_s, u_tp, dt_tp, z_tp, g_tp, B_tp, C_tp,
+                     s_u_l, s_dt_l, s_z_l, s_g_l, s_B_l, s_C_l, t_lo, L, k_e, k_n, m_e, True)
+        # the state entering each group of GROUP tokens (scan order), from the saved chunk-entry state, into the
+        # scratch slots; steps past the chunk's last token are no-ops
+        n_grp = (n_tok + GROUP - 1) // GROUP
+        h = gl.load(st_p + tc * N)
+        for q in range(0, n_grp):
+            gl.store(scr + q * (BLOCK_E * N), h)
+            for step in gl.static_range(GROUP):
+                h = _walk_token(h, GROUP * q + step, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+        # the groups in reverse scan order: a group's states again, in registers, then its tokens backward
+        for qq in range(0, n_grp):
+            q = n_grp - 1 - qq
+            j0 = GROUP * q
+            h0 = gl.load(scr + q * (BLOCK_E * N))
+            h1 = _walk_token(h0, j0, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+            h2 = _walk_token(h1, j0 + 1, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+            if GROUP == 4:
+                h3 = _walk_token(h2, j0 + 2, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+                h4 = _walk_token(h3, j0 + 3, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+                dh, dA_acc, dD_acc, dbias_acc = _token_backward(
+                    h4, dh, dA_acc, dD_acc, dbias_acc, j0 + 3, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
+                    bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+                dh, dA_acc, dD_acc, dbias_acc = _token_backward(
+                    h3, dh, dA_acc, dD_acc, dbias_acc, j0 + 2, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
+                    bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+            dh, dA_acc, dD_acc, dbias_acc = _token_backward(
+                h2, dh, dA_acc, dD_acc, dbias_acc, j0 + 1, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
+                bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+            dh, dA_acc, dD_acc, dbias_acc = _token_backward(
+                h1, dh, dA_acc, dD_acc, dbias_acc, j0, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
+                bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+    A_off = (d * E + offs_e[None, :]) * N + offs_n[:, None]
+    gl.atomic_add(dA_ptr + A_off, dA_acc, mask=mask_e[None, :], sem="relaxed")
+    gl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
+    gl.atomic_add(dbias_ptr + d * E + offs_e, dbias_acc, mask=mask_e, sem="relaxed")
+
+
+@gluon.jit
+def _scan_bwd_seg_gluon_kernel(
+    dt_ptr, C_ptr, z_ptr, A_ptr, bias_ptr, g_ptr, seg_dh_ptr, seg_dt_ptr,
+    E, L, n_chunks, seg_chunks,
+    s_dt_d, s_dt_b, s_dt_e, s_dt_l,
+    s_C_d, s_C_b, s_C_n, s_C_l,
+    s_z_b, s_z_e, s_z_l,
+    s_g_b, s_g_e, s_g_l,
+    N: gl.constexpr, CHUNK: gl.constexpr, SEGMENTS: gl.constexpr, NUM_WARPS: gl.constexpr,
+    POLY: gl.constexpr = False,
+):
+    """``fused_bimamba_kernels._scan_bwd_seg_kernel`` (same arguments but the tile: BLOCK_E = 32 NUM_WARPS; same
+    grid and results) with a channel and its N states a lane, the operands staged a chunk at a time."""
+    BLOCK_E: gl.constexpr = 32 * NUM_WARPS
+    TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
+    CH: gl.constexpr = gl.SliceLayout(0, TILE)
+    ST: gl.constexpr = gl.SliceLayout(1, TILE)
+    pid_e = gl.program_id(0)
+    pid_b = gl.program_id(1)
+    d = gl.program_id(2) // (SEGMENTS - 1)
+    seg = gl.program_id(2) % (SEGMENTS - 1) + 1
+    n_batch = gl.num_programs(1)
+    offs_e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=CH)
+    offs_n = gl.arange(0, N, layout=ST)
+    mask_e = offs_e < E
+    e_ld = gl.minimum(offs_e, E - 1)
+    A2 = gl.load(A_ptr + (d * E + e_ld[None, :]) * N + offs_n[:, None]) * LOG2E
+    bias = gl.load(bias_ptr + d * E + e_ld)
+
+    LD_E: gl.constexpr = gl.BlockedLayout([1, 8], [8, 4], [1, NUM_WARPS], [1, 0])
+    LD_N: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NUM_WARPS, 1], [1, 0])
+    SMEM: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+    ROWS: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+    e_l = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=gl.SliceLayout(0, LD_E))
+    m_e = (e_l < E)[None, :]
+    n_l = gl.arange(0, N, layout=gl.SliceLayout(0, LD_N))
+    k_e = gl.arange(0, CHUNK, layout=gl.SliceLayout(1, LD_E))
+    k_n = gl.arange(0, CHUNK, layout=gl.SliceLayout(1, LD_N))
+    dt_tp = (dt_ptr + d * s_dt_d + pid_b * s_dt_b + e_l * s_dt_e)[None, :]
+    z_tp = (z_ptr + pid_b * s_z_b + e_l * s_z_e)[None, :]
+    g_tp = (g_ptr + pid_b * s_g_b + e_l * s_g_e)[None, :]
+    C_tp = (C_ptr + d * s_C_d + pid_b * s_C_b + n_l * s_C_n)[None, :]
+    dt_s = gl.allocate_shared_memory(dt_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    z_s = gl.allocate_shared_memory(z_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    g_s = gl.allocate_shared_memory(g_ptr.dtype.element_ty, [CHUNK, BLOCK_E], SMEM)
+    C_s = gl.allocate_shared_memory(gl.float32, [CHUNK, N], SMEM)
+    dt_r = dt_s._reinterpret(dt_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    z_r = z_s._reinterpret(z_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    g_r = g_s._reinterpret(g_ptr.dtype.element_ty, [CHUNK, BLOCK_E], ROWS)
+    C_r = C_s._reinterpret(gl.float32, [CHUNK, N], ROWS)
+
+    dh = gl.zeros((N, BLOCK_E), gl.float32, TILE)
+    dt_sum = gl.zeros((BLOCK_E,), gl.float32, CH)
+    p_begin = seg * seg_chunks
+    p_end = gl.minimum(n_chunks, p_begin + seg_chunks)
+    for c in range(n_chunks - p_end, n_chunks - p_begin):
+        tc = (n_chunks - 1 - c) + d * (2 * c - n_chunks + 1)  # as in the walk
+        t_lo = tc * CHUNK
+        n_tok = gl.minimum(L, t_lo + CHUNK) - t_lo
+        _stage_chunk(dt_s, dt_s, z_s, g_s, C_s, C_s, dt_tp, dt_tp, z_tp, g_tp, C_tp, C_tp,
+                     s_dt_l, s_dt_l, s_z_l, s_g_l, s_C_l, s_C_l, t_lo, L, k_e, k_n, m_e, False)
+        for jj in range(0, n_tok):
+            j = n_tok - 1 - jj
+            k = j + d * (n_tok - 1 - 2 * j)
+            dt = _softplus(dt_r.index(k).load(CH).to(gl.float32) + bias, POLY)
+            zz = z_r.index(k).load(CH).to(gl.float32)
+            g = gl.where(mask_e, g_r.index(k).load(CH).to(gl.float32), 0.0)
+            dy = g * zz * _sigmoid(zz) * 0.5
+            dh = (dh + C_r.index(k).load(ST)[:, None] * dy[None, :]) * _exp2(dt[None, :] * A2)
+            dt_sum += dt
+    row = ((d * n_batch + pid_b) * E + offs_e) * SEGMENTS + seg
+    gl.store(seg_dh_ptr + row[None, :] * N + offs_n[:, None], dh, mask=mask_e[None, :])
+    gl.store(seg_dt_ptr + row, dt_sum, mask=mask_e)
