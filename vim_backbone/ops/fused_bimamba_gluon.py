@@ -338,8 +338,9 @@ def _scan_bwd_walk_gluon_kernel(
       (2 or 4) tokens in the scratch slots (each lane reads back only what it wrote);
     - group by group in reverse scan order, its GROUP states again from the kept one, in registers,
     - and its GROUP tokens backward.
-    The Triton walk keeps every token's state (CHUNK slots): 1 / GROUP of its scratch traffic here, for one more
-    walk of exps (the scratch of all programs at once exceeds L2 at Vim-Ti's training sizes)."""
+    The Triton walk keeps every token's state (CHUNK slots): 1 / GROUP of its scratch traffic here (the scratch of
+    all programs at once exceeds L2 at Vim-Ti's training sizes), for a second walk of each group, whose exps the
+    compiler shares with the walk backward of the same tokens."""
     BLOCK_E: gl.constexpr = 32 * NUM_WARPS
     TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)
