@@ -804,6 +804,22 @@ def test_default_segments():
     assert default_segments(programs=1, length=SEGMENT_MIN_TOKENS - 1) == 1
 
 
+def test_gluon_bwd_segments():
+    # whole waves of resident programs (132 SMs x 8): the cuts measured best on an H200 (session 16), 11 segments for
+    # Vim-Ti's 192 programs at 1024^2 (batch 8, 2 waves) and 96 at 1248^2 (batch 4, 1 wave)
+    from vim_backbone.ops.fused_bimamba import GLUON_BWD_MAX_SEGMENTS, SEGMENT_MIN_TOKENS, gluon_bwd_segments
+    assert gluon_bwd_segments(12 * 8 * 2, 4097, 132) == 11
+    assert gluon_bwd_segments(12 * 4 * 2, 6085, 132) == 11
+    assert gluon_bwd_segments(12 * 128 * 2, 197, 132) == 1  # too short to cut
+    assert gluon_bwd_segments(12 * 16 * 2, 4097, 132) == 11  # 4224 programs, 4 waves
+    assert gluon_bwd_segments(1056, 4097, 132) == 1  # one full wave already
+    assert gluon_bwd_segments(1, 10 ** 6, 132) == GLUON_BWD_MAX_SEGMENTS
+    assert gluon_bwd_segments(1, 3 * SEGMENT_MIN_TOKENS, 132) == 3
+    for programs in (1, 7, 96, 192, 500, 1000, 3000):  # never worse than not cutting, in waves a segment's length
+        s = gluon_bwd_segments(programs, 4097, 132)
+        assert -(-programs * s // 1056) / s <= -(-programs // 1056)
+
+
 @pytest.mark.parametrize("head", [True, False])
 def test_forward_segments(monkeypatch, head):
     from vim_backbone.ops import fused_bimamba as fb

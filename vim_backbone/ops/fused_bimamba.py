@@ -110,6 +110,13 @@ BWD_WALK_NUM_WARPS = 1
 # entering each group of GLUON_BWD_GROUP tokens (2 or 4) and walks a group twice
 GLUON_BWD_NUM_WARPS = 1
 GLUON_BWD_GROUP = 4
+# Its cut fills whole waves of resident programs (gluon_bwd_segments): at 255 registers a thread (sm_90, GROUP 4)
+# an SM holds 8 one-warp programs. H200, Vim-Ti training from CUDA graphs, two runs (docs/RESULTS.md, session 16):
+# 11 segments (1024^2, batch 8: 2112 programs, 2 waves; 1248^2, batch 4: 1056, 1 wave) ran at 150.4 / 150.3 and
+# 91.54 / 91.55 img/s, against 136.1 / 136.0 and 81.95 / 82.0 with the earlier rule's 8 (1.45 / 0.73 waves) and
+# 143.4 / 88.4 with 16
+GLUON_BWD_PROGRAMS_PER_SM = 8
+GLUON_BWD_MAX_SEGMENTS = 16
 # Gluon forward walk (fused_bimamba_gluon). Both passes stage STAGE tokens at a time through shared
 # memory, the next group's loads in flight meanwhile. Loaded ahead into registers instead (B and C are 32
 # registers a token in every lane; session 7's first version), the output pass took 125 registers with 2
@@ -272,6 +279,26 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
+def gluon_bwd_segments(programs: int, length: int, sms: int) -> int:
+    """The Gluon walk backward's cut when not given: the number of segments S (at most GLUON_BWD_MAX_SEGMENTS,
+    none shorter than SEGMENT_MIN_TOKENS tokens) whose launch of ``programs`` x S programs (channel blocks x batch x
+    2 directions, a segment each) takes the least time in whole waves of the ``sms`` x GLUON_BWD_PROGRAMS_PER_SM
+    programs the GPU holds at once: ``ceil(programs S / slots) / S``, the fewer segments on a tie. A part-filled
+    last wave costs as much as a full one, as the cut's sweep measured (see GLUON_BWD_PROGRAMS_PER_SM)."""
+    slots = max(1, sms * GLUON_BWD_PROGRAMS_PER_SM)
+    best, best_cost = 1, None
+    for segments in range(1, max(1, min(GLUON_BWD_MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS)) + 1):
+        cost = _cdiv(programs * segments, slots) / segments
+        if best_cost is None or cost < best_cost * (1 - 1e-9):
+            best, best_cost = segments, cost
+    return best
+
+
+@lru_cache(maxsize=None)
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
 def fused_settings() -> dict:
     """The fused backend's tiles, cuts and kernel choices in effect (what benchmark files record)."""
     return dict(block_e=DEFAULT_BLOCK_E, num_warps=DEFAULT_NUM_WARPS, chunk=DEFAULT_CHUNK,
@@ -282,7 +309,9 @@ def fused_settings() -> dict:
                 gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY,
                 backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
-                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS,
+                bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, backward_walk=backward_walk_kind(),
+                gluon_bwd=dict(num_warps=GLUON_BWD_NUM_WARPS, group=GLUON_BWD_GROUP,
+                               programs_per_sm=GLUON_BWD_PROGRAMS_PER_SM, max_segments=GLUON_BWD_MAX_SEGMENTS),
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"),
@@ -489,7 +518,9 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
         du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
                         for t in (u.dtype, dt.dtype, torch.float32))
         segments = bwd_segments
-        if segments is None:
+        if segments is None and walk_kind == "gluon":
+            segments = gluon_bwd_segments(_cdiv(channels, block_e) * batch * 2, length, _sm_count(u.device))
+        elif segments is None:
             segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
         seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
         segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
