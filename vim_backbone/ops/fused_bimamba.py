@@ -30,9 +30,8 @@ Backward: one launch of the scan gradients (two with a cut: the dh each later se
 states recomputed per chunk of CHUNK tokens from the chunk-entry states saved by the forward, (2, B, E, L /
 CHUNK, N) fp32; the token walk run backwards, in Gluon where it compiles, a channel a lane, see
 :func:`backward_walk_kind`, or with ``VIM_FUSED_BACKWARD=chunk`` associative scans over chunk tiles), two Triton
-launches for the conv
-gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` uses PyTorch's conv
-instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
+launches for the conv gradient (pre-activations recomputed from x; ``VIM_FUSED_CONV_BACKWARD=torch`` uses
+PyTorch's conv instead), and the GEMM gradients, all in one autograd node (``_FusedMixer``): the gradients of the
 x_proj output and of xz are each assembled in one tensor. With ``recompute`` the node keeps only x, z, the x_proj
 output and the chunk-entry states, and the backward recomputes u, dt and the fp32 B, C first (the conv kernel,
 dt_proj's GEMM, a cast); given in_proj's weight too, the node applies in_proj itself and keeps its input instead
