@@ -66,7 +66,57 @@ def _copy_out(out):
     raise TypeError(f"a graphed forward must return tensors (or tuples / lists / dicts of them), got {type(out)}")
 
 
-class GraphedForward:
+class _ShapeGraphs:
+    """What the graph caches share: graphs kept by input key, at most ``max_graphs`` (least recently used out),
+    a key captured the ``min_calls``-th time it is seen, and all dropped when :meth:`module_state` changes."""
+
+    def __init__(self, max_graphs: int, min_calls: int):
+        if max_graphs < 1 or min_calls < 1:
+            raise ValueError(f"max_graphs and min_calls must be >= 1, got {max_graphs}, {min_calls}")
+        self.max_graphs = max_graphs
+        self.min_calls = min_calls
+        self.graphs: "OrderedDict[tuple, object]" = OrderedDict()
+        self.calls = {}  # key -> calls seen before its capture
+        self._state = None  # the module's parameters and buffers the graphs were captured with
+
+    @staticmethod
+    def module_state(module: nn.Module) -> tuple:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        self.graphs.clear()
+        self.calls.clear()
+        self._state = None
+
+    def _dropped(self, key: tuple) -> None:
+        """Called for a graph the cache lets go of (least recently used)."""
+
+    def _entry(self, module: nn.Module, key: tuple, make: Callable[[], object]):
+        """The graph kept for ``key``, made with ``make()`` the ``min_calls``-th time the key is seen; None (run
+        eagerly) before that."""
+        state = self.module_state(module)
+        if state != self._state:
+            self.clear()
+            self._state = state
+        entry = self.graphs.get(key)
+        if entry is None:
+            seen = self.calls.get(key, 0) + 1
+            if seen < self.min_calls:
+                if len(self.calls) >= MAX_COUNTED_SHAPES:  # inputs of ever-new sizes: forget the counts
+                    self.calls.clear()
+                self.calls[key] = seen
+                return None
+            self.calls.pop(key, None)
+            while len(self.graphs) >= self.max_graphs:
+                old, _ = self.graphs.popitem(last=False)  # the least recently used graph, and its pool
+                self._dropped(old)
+            entry = self.graphs[key] = make()
+        else:
+            self.graphs.move_to_end(key)
+        return entry
+
+
+class GraphedForward(_ShapeGraphs):
     """CUDA graphs of one module's inference forward, keyed by input shape (see the module docstring).
 
     Args:
@@ -77,14 +127,8 @@ class GraphedForward:
     """
 
     def __init__(self, max_graphs: int = 4, min_calls: int = 2, capture: Optional[Callable] = None):
-        if max_graphs < 1 or min_calls < 1:
-            raise ValueError(f"max_graphs and min_calls must be >= 1, got {max_graphs}, {min_calls}")
-        self.max_graphs = max_graphs
-        self.min_calls = min_calls
+        super().__init__(max_graphs, min_calls)
         self._capture = capture or _capture
-        self.graphs: "OrderedDict[tuple, tuple]" = OrderedDict()
-        self.calls = {}  # key -> calls seen before its capture
-        self._state = None  # the module's parameters and buffers the graphs were captured with
 
     def __getstate__(self):  # copies and pickles keep the settings, not the graphs
         return dict(max_graphs=self.max_graphs, min_calls=self.min_calls)
@@ -104,35 +148,15 @@ class GraphedForward:
         """Identity and version of every parameter and buffer: a graph reads them where they were."""
         return tuple((t.data_ptr(), t._version) for t in (*module.parameters(), *module.buffers()))
 
-    def clear(self) -> None:
-        self.graphs.clear()
-        self.calls.clear()
-        self._state = None
-
     def __call__(self, module: nn.Module, fn: Callable, x: torch.Tensor):
         """``fn(x)``, the forward of ``module``, from a graph where one is kept for this input, else eagerly."""
         if not self.usable(module, x):
             return fn(x)
-        state = self.module_state(module)
-        if state != self._state:
-            self.clear()
-            self._state = state
         key = (tuple(x.shape), tuple(x.stride()), x.dtype, x.device, _autocast_key(x.device.type),
                torch.is_inference_mode_enabled())
-        entry = self.graphs.get(key)
+        entry = self._entry(module, key, lambda: self._capture(fn, x))
         if entry is None:
-            seen = self.calls.get(key, 0) + 1
-            if seen < self.min_calls:
-                if len(self.calls) >= MAX_COUNTED_SHAPES:  # inputs of ever-new sizes: forget the counts
-                    self.calls.clear()
-                self.calls[key] = seen
-                return fn(x)
-            self.calls.pop(key, None)
-            while len(self.graphs) >= self.max_graphs:
-                self.graphs.popitem(last=False)  # the least recently used graph, and its pool
-            entry = self.graphs[key] = self._capture(fn, x)
-        else:
-            self.graphs.move_to_end(key)
+            return fn(x)
         graph, static_x, out = entry
         static_x.copy_(x)
         with on_device_of(x):  # the input's GPU (a no-op for the tests' CPU stand-ins)
@@ -267,11 +291,7 @@ class _Replay(torch.autograd.Function):
         return (None, None, *ctx.graph.run_backward(grads))
 
 
-def _make_graphed(module: nn.Module, fn: Callable, x: torch.Tensor, warmup: int = 2) -> Callable:
-    return TrainingGraph(module, fn, x, warmup)
-
-
-class GraphedTraining:
+class GraphedTraining(_ShapeGraphs):
     """CUDA graphs of one module's training forward and its backward, keyed by input shape.
 
     A Vim training step enqueues its kernels from Python one by one: about 105 ms of host time a step for
@@ -297,16 +317,10 @@ class GraphedTraining:
     """
 
     def __init__(self, max_graphs: int = 2, min_calls: int = 2, warmup: int = 2, make: Optional[Callable] = None):
-        if max_graphs < 1 or min_calls < 1:
-            raise ValueError(f"max_graphs and min_calls must be >= 1, got {max_graphs}, {min_calls}")
-        self.max_graphs = max_graphs
-        self.min_calls = min_calls
-        self.warmup = warmup
-        self._make = make or _make_graphed
-        self.graphs: "OrderedDict[tuple, Callable]" = OrderedDict()
-        self.calls = {}
+        super().__init__(max_graphs, min_calls)
         self.busy = set()  # keys whose last forward's backward has not run
-        self._state = None
+        self.warmup = warmup
+        self._make = make or TrainingGraph  # make(module, fn, x, warmup)
         self._warned = False
 
     def __getstate__(self):  # copies and pickles keep the settings, not the graphs
@@ -331,35 +345,20 @@ class GraphedTraining:
                 tuple(b.data_ptr() for b in module.buffers()))
 
     def clear(self) -> None:
-        self.graphs.clear()
-        self.calls.clear()
+        super().clear()
         self.busy.clear()
-        self._state = None
+
+    def _dropped(self, key: tuple) -> None:
+        self.busy.discard(key)
 
     def __call__(self, module: nn.Module, fn: Callable, x: torch.Tensor):
         """``fn(x)``, the forward of ``module``, from a graph where one is kept for this input, else eagerly."""
         if not self.usable(module, x):
             return fn(x)
-        state = self.module_state(module)
-        if state != self._state:
-            self.clear()
-            self._state = state
         key = (tuple(x.shape), tuple(x.stride()), x.dtype, x.device, _autocast_key(x.device.type))
-        graphed = self.graphs.get(key)
+        graphed = self._entry(module, key, lambda: self._make(module, fn, x, self.warmup))
         if graphed is None:
-            seen = self.calls.get(key, 0) + 1
-            if seen < self.min_calls:
-                if len(self.calls) >= MAX_COUNTED_SHAPES:
-                    self.calls.clear()
-                self.calls[key] = seen
-                return fn(x)
-            self.calls.pop(key, None)
-            while len(self.graphs) >= self.max_graphs:
-                old, _ = self.graphs.popitem(last=False)
-                self.busy.discard(old)
-            graphed = self.graphs[key] = self._make(module, fn, x, self.warmup)
-        else:
-            self.graphs.move_to_end(key)
+            return fn(x)
         if key in self.busy:
             if not self._warned:
                 self._warned = True
