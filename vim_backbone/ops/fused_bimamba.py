@@ -43,7 +43,7 @@ import contextlib
 import os
 import warnings
 from functools import lru_cache
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -435,18 +435,8 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
 
     kind = forward_kind(block_e, num_warps)
     variant = (store_states, segments > 1, head, u.dtype, Bm.dtype, state, block_e, num_warps)
-    if kind == "gluon" and variant not in _gluon_ran and os.environ.get("VIM_FUSED_FORWARD", "auto") == "auto":
-        # Gluon is experimental: where this Triton fails to build (or run) a variant of the walk the first time,
-        # the Triton walk takes over, with one warning; once a variant ran, its errors are real ones
-        try:
-            walk("gluon")
-        except Exception as err:  # compile errors surface as several types across Triton versions
-            _disable_gluon(err)
-            walk("triton")
-        else:
-            _gluon_ran.add(variant)
-    else:
-        walk(kind)
+    if not _gluon_first(walk, kind, variant, "VIM_FUSED_FORWARD", backward=False):
+        walk("triton")
     return y, (states if store_states else None)
 
 
@@ -552,17 +542,9 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
             k._scan_bwd_walk_kernel[grid](*walk_args, **opts)
 
         variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk)
-        if walk_kind == "gluon" and variant not in _gluon_ran and \
-                os.environ.get("VIM_FUSED_BACKWARD_WALK", "auto") == "auto":
-            try:  # as the forward (see _scan_forward): the Triton walk takes over where Gluon fails to build
-                walk("gluon")
-            except Exception as err:
-                _disable_gluon(err, backward=True)
-                return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)
-            else:
-                _gluon_ran.add(variant)
-        else:
-            walk(walk_kind)
+        if not _gluon_first(walk, walk_kind, variant, "VIM_FUSED_BACKWARD_WALK", backward=True):
+            # the Triton walk backward, with its own tile, cut and scratch
+            return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)
         dz_terms = (dz2[0], dz2[1])
     else:
         du = torch.empty(2, batch, channels, length, device=u.device, dtype=u.dtype)
@@ -778,6 +760,23 @@ _gluon_failure: Optional[str] = None  # why automatic selection stopped taking t
 _gluon_bwd_failure: Optional[str] = None  # the same for the Gluon walk backward
 
 
+def _gluon_first(run: Callable[[str], None], kind: str, variant: tuple, env_var: str, backward: bool) -> bool:
+    """``run(kind)``; False where the other kernel must run instead. Gluon is experimental: under automatic
+    selection (``env_var`` unset or ``auto``), where this Triton fails to build (or run) a variant of a Gluon walk
+    the first time, Gluon is disabled for that walk with one warning (:func:`_disable_gluon`) and the caller runs
+    the Triton one; once a variant ran, its errors are real ones and propagate."""
+    if kind != "gluon" or variant in _gluon_ran or os.environ.get(env_var, "auto") != "auto":
+        run(kind)
+        return True
+    try:
+        run("gluon")
+    except Exception as err:  # compile errors surface as several types across Triton versions
+        _disable_gluon(err, backward)
+        return False
+    _gluon_ran.add(variant)
+    return True
+
+
 def _disable_gluon(err: BaseException, backward: bool = False) -> None:
     global _gluon_failure, _gluon_bwd_failure
     import triton
@@ -788,7 +787,7 @@ def _disable_gluon(err: BaseException, backward: bool = False) -> None:
         _gluon_failure = why
     which, var = ("walk backward", "VIM_FUSED_BACKWARD_WALK") if backward else ("forward walk", "VIM_FUSED_FORWARD")
     warnings.warn(f"the Gluon {which} of the fused scan failed with Triton {triton.__version__} ({why}); the "
-                  f"fused op uses the Triton one from now on ({var}=triton chooses it from the start)", stacklevel=4)
+                  f"fused op uses the Triton one from now on ({var}=triton chooses it from the start)", stacklevel=5)
 
 
 def forward_kind(block_e: int = DEFAULT_BLOCK_E, num_warps: int = DEFAULT_NUM_WARPS) -> str:
