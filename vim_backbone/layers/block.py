@@ -25,11 +25,11 @@ class VimBlock(nn.Module):
     def forward(self, hidden: torch.Tensor,
                 residual: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         x = self.drop_path(hidden) if residual is not None else hidden
-        if self.mixer.recompute and torch.is_grad_enabled():
-            # the mixer may make its input again from the fp32 residual stream, which the norm keeps anyway
-            kernel = self.norm.add_norm_kernel(x, residual)
-            normed, residual = self.norm.add_norm(x, residual)
-            again = partial(self.norm.norm_again, dtype=normed.dtype, kernel=kernel)
-            return self.mixer(normed, hidden_from=(again, residual)), residual
+        recompute = self.mixer.recompute and torch.is_grad_enabled()
+        kernel = recompute and self.norm.add_norm_kernel(x, residual)  # of the residual coming in
         normed, residual = self.norm.add_norm(x, residual)
-        return self.mixer(normed), residual
+        if not recompute:
+            return self.mixer(normed), residual
+        # the mixer may make its input again from the fp32 residual stream, which the norm keeps anyway
+        again = partial(self.norm.norm_again, dtype=normed.dtype, kernel=kernel)
+        return self.mixer(normed, hidden_from=(again, residual)), residual
