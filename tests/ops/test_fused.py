@@ -822,6 +822,30 @@ def test_gluon_bwd_segments():
         assert -(-programs * s // 1056) / s <= -(-programs // 1056)
 
 
+def test_gluon_bwd_residency():
+    # sm_90 (65536 registers, 228 KiB of shared memory an SM): the compiler's 243-255 registers hold 8 one-warp
+    # programs; a cap of 168 holds 12, of 144 14; at 128 the shared memory (14336 + 1024 bytes a program) is the
+    # bound, 15. The shared memory of Vim-Ti's bf16 walk (CHUNK 32, N 16) as the sm_90 compile reported it.
+    from vim_backbone.ops.fused_bimamba import (GLUON_BWD_NUM_WARPS, gluon_bwd_residency, gluon_bwd_segments,
+                                                gluon_bwd_shared_memory)
+    if GLUON_BWD_NUM_WARPS != 1:
+        pytest.skip("sizes below are for one-warp programs")
+    shared = gluon_bwd_shared_memory(32, 16, [2, 2, 2, 2])
+    assert shared == 14336
+    assert gluon_bwd_shared_memory(32, 16, [4, 4, 4, 4]) == 22528  # fp32 operands
+    assert gluon_bwd_residency(None, shared) == 8
+    assert gluon_bwd_residency(243, shared) == 8
+    assert gluon_bwd_residency(168, shared) == 12
+    assert gluon_bwd_residency(144, shared) == 14
+    assert gluon_bwd_residency(128, shared) == 15
+    assert gluon_bwd_residency(32, 0) == 32  # the per-SM block limit
+    assert gluon_bwd_residency(168, 22528) == 9  # fp32 operands: shared memory bounds it
+    # the cut follows the residency: Vim-Ti 1024^2 batch 8 (192 programs a segment) at 12 an SM: 8 segments fill
+    # one wave of 1584 slots; at 1248^2 batch 4 (96 programs) the most segments, 16, still fit in one
+    assert gluon_bwd_segments(192, 4097, 132, per_sm=12) == 8
+    assert gluon_bwd_segments(96, 6085, 132, per_sm=12) == 16
+
+
 @pytest.mark.parametrize("head", [True, False])
 def test_forward_segments(monkeypatch, head):
     from vim_backbone.ops import fused_bimamba as fb

@@ -43,7 +43,7 @@ import contextlib
 import os
 import warnings
 from functools import lru_cache
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -109,12 +109,19 @@ BWD_WALK_NUM_WARPS = 1
 # entering each group of GLUON_BWD_GROUP tokens (2 or 4) and walks a group twice
 GLUON_BWD_NUM_WARPS = 1
 GLUON_BWD_GROUP = 4
-# Its cut fills whole waves of resident programs (gluon_bwd_segments): at 255 registers a thread (sm_90, GROUP 4)
-# an SM holds 8 one-warp programs. H200, Vim-Ti training from CUDA graphs, two runs (docs/RESULTS.md, session 16):
-# 11 segments (1024^2, batch 8: 2112 programs, 2 waves; 1248^2, batch 4: 1056, 1 wave) ran at 150.4 / 150.3 and
-# 91.54 / 91.55 img/s, against 136.1 / 136.0 and 81.95 / 82.0 with the earlier rule's 8 (1.45 / 0.73 waves) and
-# 143.4 / 88.4 with 16
-GLUON_BWD_PROGRAMS_PER_SM = 8
+# Its cut fills whole waves of resident programs (gluon_bwd_segments, gluon_bwd_residency). At the compiler's
+# choice of 243-255 registers a thread (sm_90, GROUP 4) an SM holds 8 one-warp programs. H200, Vim-Ti training from
+# CUDA graphs, two runs (docs/RESULTS.md, session 16): 11 segments (1024^2, batch 8: 2112 programs, 2 waves; 1248^2,
+# batch 4: 1056, 1 wave) ran at 150.4 / 150.3 and 91.54 / 91.55 img/s, against 136.1 / 136.0 and 81.95 / 82.0 with
+# the earlier rule's 8 (1.45 / 0.73 waves) and 143.4 / 88.4 with 16.
+# GLUON_BWD_MAX_REGISTERS caps the walk's registers a thread (None: the compiler's choice, taken as 255 for the cut).
+# More resident programs did not pay: H200, Vim-Ti training from CUDA graphs, img/s at 1024^2 batch 8 / 1248^2 batch
+# 4, each cap twice in one run (docs/RESULTS.md, session 17): none 150.1 / 91.6, 168 (12 an SM) 137.0 / 88.3, 144
+# (14) 113.0 / 83.3, 128 (15) 120.0 / 75.2 (ptxas keeps 0 spills by recomputing: 8-16% more instructions a loop)
+GLUON_BWD_MAX_REGISTERS = None
+# Loading a chunk's operands into registers while the chunk before it is walked did not pay either (same runs' kind,
+# two each, session 17: summaries and walk 142.9 / 89.9, summaries only 150.3 / 94.5, neither 152.7 / 95.2; the
+# summaries' waits on loads fell from 2.5 to 0.46 cycles an instruction, their time did not: 191 -> 189 us)
 GLUON_BWD_MAX_SEGMENTS = 16
 # Gluon forward walk (fused_bimamba_gluon). Both passes stage STAGE tokens at a time through shared
 # memory, the next group's loads in flight meanwhile. Loaded ahead into registers instead (B and C are 32
@@ -278,13 +285,13 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
-def gluon_bwd_segments(programs: int, length: int, sms: int) -> int:
+def gluon_bwd_segments(programs: int, length: int, sms: int, per_sm: int = 8) -> int:
     """The Gluon walk backward's cut when not given: the number of segments S (at most GLUON_BWD_MAX_SEGMENTS,
     none shorter than SEGMENT_MIN_TOKENS tokens) whose launch of ``programs`` x S programs (channel blocks x batch x
-    2 directions, a segment each) takes the least time in whole waves of the ``sms`` x GLUON_BWD_PROGRAMS_PER_SM
-    programs the GPU holds at once: ``ceil(programs S / slots) / S``, the fewer segments on a tie. A part-filled
-    last wave costs as much as a full one, as the cut's sweep measured (see GLUON_BWD_PROGRAMS_PER_SM)."""
-    slots = max(1, sms * GLUON_BWD_PROGRAMS_PER_SM)
+    2 directions, a segment each) takes the least time in whole waves of the ``sms`` x ``per_sm`` programs the GPU
+    holds at once (:func:`gluon_bwd_residency`): ``ceil(programs S / slots) / S``, the fewer segments on a tie. A
+    part-filled last wave costs as much as a full one, as the cut's sweep measured (session 16)."""
+    slots = max(1, sms * per_sm)
     best, best_cost = 1, None
     for segments in range(1, max(1, min(GLUON_BWD_MAX_SEGMENTS, length // SEGMENT_MIN_TOKENS)) + 1):
         cost = _cdiv(programs * segments, slots) / segments
@@ -293,9 +300,30 @@ def gluon_bwd_segments(programs: int, length: int, sms: int) -> int:
     return best
 
 
+def gluon_bwd_shared_memory(chunk: int, state: int, itemsizes: Sequence[int]) -> int:
+    """Bytes of shared memory a Gluon walk-backward program takes: the chunk's staged operands (u, dt, z and the
+    output gradient in their ``itemsizes``; B and C fp32) and the (N, 32 NUM_WARPS) fp32 tile of the sums over
+    the channels (sm_90 compile: 14336 bytes at CHUNK 32, N 16, bf16, one warp)."""
+    block_e = 32 * GLUON_BWD_NUM_WARPS
+    return chunk * block_e * sum(itemsizes) + 2 * chunk * state * 4 + state * block_e * 4
+
+
+def gluon_bwd_residency(registers: Optional[int], shared: int, regs_per_sm: int = 65536,
+                        shared_per_sm: int = 233472, max_per_sm: int = 32) -> int:
+    """One-warp-per-32-channels programs of the Gluon walk backward an SM holds at once: by registers
+    (``registers`` a thread, None = 255, allocated in steps of 8), by shared memory (``shared`` bytes a program and
+    the 1 KiB the driver reserves a block) and at most ``max_per_sm``; sm_90 sizes by default."""
+    regs = -(-(registers or 255) // 8) * 8
+    by_regs = regs_per_sm // (regs * 32 * GLUON_BWD_NUM_WARPS)
+    by_shared = shared_per_sm // (shared + 1024)
+    return max(1, min(by_regs, by_shared, max_per_sm))
+
+
 @lru_cache(maxsize=None)
-def _sm_count(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).multi_processor_count
+def _sm_resources(device: torch.device) -> Tuple[int, int, int]:
+    """The device's SMs, and the registers and bytes of shared memory of one SM."""
+    p = torch.cuda.get_device_properties(device)
+    return p.multi_processor_count, p.regs_per_multiprocessor, p.shared_memory_per_multiprocessor
 
 
 def fused_settings() -> dict:
@@ -310,7 +338,7 @@ def fused_settings() -> dict:
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, backward_walk=backward_walk_kind(),
                 gluon_bwd=dict(num_warps=GLUON_BWD_NUM_WARPS, group=GLUON_BWD_GROUP,
-                               programs_per_sm=GLUON_BWD_PROGRAMS_PER_SM, max_segments=GLUON_BWD_MAX_SEGMENTS),
+                               max_registers=GLUON_BWD_MAX_REGISTERS, max_segments=GLUON_BWD_MAX_SEGMENTS),
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"),
@@ -508,7 +536,10 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                         for t in (u.dtype, dt.dtype, torch.float32))
         segments = bwd_segments
         if segments is None and walk_kind == "gluon":
-            segments = gluon_bwd_segments(_cdiv(channels, block_e) * batch * 2, length, _sm_count(u.device))
+            shared = gluon_bwd_shared_memory(chunk, state, [t.element_size() for t in (u, dt, z, grad_out)])
+            sms, regs_per_sm, shared_per_sm = _sm_resources(u.device)
+            per_sm = gluon_bwd_residency(GLUON_BWD_MAX_REGISTERS, shared, regs_per_sm, shared_per_sm)
+            segments = gluon_bwd_segments(_cdiv(channels, block_e) * batch * 2, length, sms, per_sm)
         elif segments is None:
             segments = default_segments(_cdiv(channels, block_e) * batch * 2, length, BWD_SEGMENT_TARGET_PROGRAMS)
         seg_chunks = _cdiv(n_chunks, max(1, min(segments, n_chunks)))
@@ -533,7 +564,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                             POLY=GLUON_SOFTPLUS_POLY, num_warps=GLUON_BWD_NUM_WARPS)
                 if segments > 1:
                     g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, **opts)
-                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, **opts)
+                cap = {} if GLUON_BWD_MAX_REGISTERS is None else dict(maxnreg=GLUON_BWD_MAX_REGISTERS)
+                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, **opts, **cap)
                 return
             opts = dict(N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
                         num_warps=BWD_WALK_NUM_WARPS)
@@ -541,7 +573,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                 k._scan_bwd_seg_kernel[seg_grid](*seg_args, **opts)
             k._scan_bwd_walk_kernel[grid](*walk_args, **opts)
 
-        variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk)
+        variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk,
+                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS)
         if not _gluon_first(walk, walk_kind, variant, "VIM_FUSED_BACKWARD_WALK", backward=True):
             # the Triton walk backward, with its own tile, cut and scratch
             return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)
