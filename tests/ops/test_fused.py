@@ -204,14 +204,19 @@ def test_fused_bc_dtype_is_checked(monkeypatch):
         bc_dtype()
 
 
-@pytest.mark.parametrize("l", [1, 3, 37])
-def test_fused_conv_backward_twins(monkeypatch, l):
+@pytest.mark.parametrize("l, width, pre_tile", [(1, 4, None), (3, 4, None), (37, 4, None), (300, 4, (16, 16, 3, 4)),
+                                                (300, 3, (16, 16, 3, 4)), (37, 2, (16, 16, 3, 4))])
+def test_fused_conv_backward_twins(monkeypatch, l, width, pre_tile):
     # the Triton conv gradient and its PyTorch twin (VIM_FUSED_CONV_BACKWARD=torch) agree; L shorter than
-    # the conv width, a partial token tile
+    # the conv width, a partial token tile; with a small first-step tile (pre_tile), several programs along L
+    # (tiles of 16 tokens, 3 a program: 300 = 6 x 48 + 12), partial channel blocks (40 = 2 x 16 + 8), widths 2-4
+    from vim_backbone.ops import fused_bimamba as fb
     from vim_backbone.ops.fused_bimamba import _BidirectionalConvSiLU
+    if pre_tile is not None:
+        monkeypatch.setattr(fb, "CONV_BWD_PRE_TILE", pre_tile)
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, l, 40, generator=g).to(DEVICE).transpose(1, 2).requires_grad_()  # channels-last
-    w = (torch.randn(2, 40, 4, generator=g) * 0.5).to(DEVICE).requires_grad_()
+    w = (torch.randn(2, 40, width, generator=g) * 0.5).to(DEVICE).requires_grad_()
     b = (torch.randn(2, 40, generator=g) * 0.3).to(DEVICE).requires_grad_()
     gu = torch.randn(2, 2, 40, l, generator=g).to(DEVICE)
     grads = {}

@@ -102,6 +102,13 @@ BWD_SEGMENT_TARGET_PROGRAMS = 3072
 # PyTorch's conv backward: 3.62 ms)
 CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 64, 32, 2
 CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 64, 4
+# the conv backward's first step (gp and the weight gradients): (BLOCK_E, BLOCK_L, TILES, warps), TILES token tiles a
+# program, the weight-gradient products summed over them once. Taken every tile (session 16), those sums were most of
+# the kernel's time (ncu, H200, 1024^2 batch 8: 181 us a layer; 12 M bank conflicts in 27 M shared-memory wavefronts).
+# H200, the conv backward alone at that size, do_bench (docs/RESULTS.md, session 17): 255 us for both steps, against
+# 178 / 164 us at (32, 16, 16, 4) (two rounds), 185 at (32, 32, 8 or 16, 4), 204 at (32, 32, 4, 4); Vim-Ti training
+# from CUDA graphs 150.1 -> 156.4 img/s at 1024^2 batch 8, 91.4 -> 94.5 at 1248^2 batch 4
+CONV_BWD_PRE_TILE = (32, 16, 16, 4)
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
@@ -233,10 +240,12 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
     gw = torch.zeros_like(weight, dtype=torch.float32)
     gb = torch.zeros_like(bias, dtype=torch.float32)
-    grid = (_cdiv(length, CONV_BWD_BLOCK_L), _cdiv(channels, CONV_BWD_BLOCK_E), batch)
+    block_e, block_l, tiles, warps = CONV_BWD_PRE_TILE
+    grid = (_cdiv(length, block_l * tiles), _cdiv(channels, block_e), batch)
     k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
-                                 *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=CONV_BWD_BLOCK_E,
-                                 BLOCK_L=CONV_BWD_BLOCK_L, FAST=not _interpreting(), num_warps=CONV_BWD_NUM_WARPS)
+                                 *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=block_e, BLOCK_L=block_l,
+                                 TILES=tiles, FAST=not _interpreting(), num_warps=warps)
+    grid = (_cdiv(length, CONV_BWD_BLOCK_L), _cdiv(channels, CONV_BWD_BLOCK_E), batch)
     k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
                                BLOCK_E=CONV_BWD_BLOCK_E, BLOCK_L=CONV_BWD_BLOCK_L, num_warps=CONV_BWD_NUM_WARPS)
     return gw.to(weight.dtype), gb.to(bias.dtype)
@@ -341,6 +350,7 @@ def fused_settings() -> dict:
                                max_registers=GLUON_BWD_MAX_REGISTERS, max_segments=GLUON_BWD_MAX_SEGMENTS),
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
+                conv_bwd_pre_tile=list(CONV_BWD_PRE_TILE),
                 conv_backward=os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton"),
                 inference_tail=[OUT_BLOCK_M, OUT_BLOCK_K, OUT_NUM_WARPS, OUT_NUM_STAGES],
                 tail_fused_fp32=TAIL_FUSED_FP32,

@@ -136,36 +136,68 @@ def _conv_bwd_pre_kernel(
     s_x_b, s_x_e, s_x_l,
     s_g_d, s_g_b, s_g_e, s_g_l,
     s_p_d, s_p_b, s_p_e, s_p_l,
-    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, FAST: tl.constexpr,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, TILES: tl.constexpr, FAST: tl.constexpr,
 ):
     """Conv backward, step 1: ``gp[d] = gu[d] * silu'(pre[d])`` (pre recomputed from x), fp32, and the
-    weight / bias gradients ``gw[d, e, k] += sum_t gp[d] x[tap k]``, ``gb[d, e] += sum_t gp[d]`` (atomics
-    over the (L, batch) tiles). ``silu'(p) = sig(p) (1 + p (1 - sig(p)))``.
+    weight / bias gradients ``gw[d, e, k] += sum_t gp[d] x[tap k]``, ``gb[d, e] += sum_t gp[d]``. A program
+    takes TILES token tiles of BLOCK_L one after another, keeps the products elementwise in registers and sums
+    them over its tokens once at the end (atomics over the programs along L and the batch): the sums over a
+    tile's tokens cross lanes and warps, which cost more than the tile's arithmetic when taken every tile.
+    ``silu'(p) = sig(p) (1 + p (1 - sig(p)))``. W <= 4 (the widths causal-conv1d supports).
     """
+    tl.static_assert(W <= 4)
     pid_l = tl.program_id(0)
     pid_e = tl.program_id(1)
     pid_b = tl.program_id(2)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
-    offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
     mask_e = offs_e < E
-    mask = mask_e[:, None] & (offs_l < L)[None, :]
     x_base = x_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e
     for d in tl.static_range(2):
-        pre = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
-        pre += tl.load(b_ptr + d * E + offs_e, mask=mask_e, other=0.0)[:, None]
-        for k in tl.static_range(W):
-            xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
-            pre += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * xk
-        sig = _sigmoid(pre, FAST)
-        gu = tl.load(gu_ptr + d * s_g_d + pid_b * s_g_b + offs_e[:, None] * s_g_e + offs_l[None, :] * s_g_l,
-                     mask=mask, other=0.0).to(tl.float32)
-        gp = gu * sig * (1.0 + pre * (1.0 - sig))  # zero outside the tile's valid part (gu = 0 there)
-        tl.store(gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e + offs_l[None, :] * s_p_l, gp,
-                 mask=mask)
-        tl.atomic_add(gb_ptr + d * E + offs_e, tl.sum(gp, axis=1), mask=mask_e, sem="relaxed")
-        for k in tl.static_range(W):
-            xk = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, k, W, d == 1)
-            tl.atomic_add(gw_ptr + (d * E + offs_e) * W + k, tl.sum(gp * xk, axis=1), mask=mask_e, sem="relaxed")
+        bias = tl.load(b_ptr + d * E + offs_e, mask=mask_e, other=0.0)[:, None]
+        w_row = w_ptr + (d * E + offs_e) * W
+        w0 = tl.load(w_row, mask=mask_e, other=0.0)[:, None]
+        w1 = tl.load(w_row + 1, mask=mask_e & (W > 1), other=0.0)[:, None]
+        w2 = tl.load(w_row + 2, mask=mask_e & (W > 2), other=0.0)[:, None]
+        w3 = tl.load(w_row + 3, mask=mask_e & (W > 3), other=0.0)[:, None]
+        acc_b = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        acc_0 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        acc_1 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        acc_2 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        acc_3 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+        for i in range(TILES):
+            offs_l = (pid_l * TILES + i) * BLOCK_L + tl.arange(0, BLOCK_L)
+            mask = mask_e[:, None] & (offs_l < L)[None, :]
+            x0 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 0, W, d == 1)
+            pre = bias + w0 * x0
+            x1 = x0
+            x2 = x0
+            x3 = x0
+            if W > 1:
+                x1 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 1, W, d == 1)
+                pre += w1 * x1
+            if W > 2:
+                x2 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 2, W, d == 1)
+                pre += w2 * x2
+            if W > 3:
+                x3 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 3, W, d == 1)
+                pre += w3 * x3
+            sig = _sigmoid(pre, FAST)
+            gu = tl.load(gu_ptr + d * s_g_d + pid_b * s_g_b + offs_e[:, None] * s_g_e + offs_l[None, :] * s_g_l,
+                         mask=mask, other=0.0).to(tl.float32)
+            gp = gu * sig * (1.0 + pre * (1.0 - sig))  # zero outside the tile's valid part (gu = 0 there)
+            tl.store(gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e + offs_l[None, :] * s_p_l, gp,
+                     mask=mask)
+            acc_b += gp
+            acc_0 += gp * x0
+            acc_1 += gp * x1
+            acc_2 += gp * x2
+            acc_3 += gp * x3
+        gw_row = gw_ptr + (d * E + offs_e) * W
+        tl.atomic_add(gb_ptr + d * E + offs_e, tl.sum(acc_b, axis=1), mask=mask_e, sem="relaxed")
+        tl.atomic_add(gw_row, tl.sum(acc_0, axis=1), mask=mask_e, sem="relaxed")
+        tl.atomic_add(gw_row + 1, tl.sum(acc_1, axis=1), mask=mask_e & (W > 1), sem="relaxed")
+        tl.atomic_add(gw_row + 2, tl.sum(acc_2, axis=1), mask=mask_e & (W > 2), sem="relaxed")
+        tl.atomic_add(gw_row + 3, tl.sum(acc_3, axis=1), mask=mask_e & (W > 3), sem="relaxed")
 
 
 @triton.jit
