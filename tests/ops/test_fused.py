@@ -574,6 +574,27 @@ def test_gluon_walk_backward_gpu(monkeypatch, dtype, b, e, l, n, bwd_segments):
         assert _rel_err(g_gluon, g_triton.float()) < (1e-4 if dtype == torch.float32 else 2e-2), name
 
 
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("l, bwd_segments", [(1000, 3), (4097, None)])
+def test_gluon_bwd_summary_pieces_gpu(monkeypatch, l, bwd_segments):
+    # the walk backward's summaries taken in pieces give the same gradients as in one (fp32; E = 200, a partial
+    # channel block): at L = 1000 (32 chunks, 3 segments of 11, 11, 10) 2 pieces, 4 (3, 3, 3, 2 chunks) and 16
+    # (empty pieces)
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "gluon")
+    args = _make_args(torch.float32, 2, 200, l, 16, 12)
+    grad = torch.randn(2, 200, l, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    grads = {}
+    for pieces in (1, 2, 4, 16):
+        monkeypatch.setattr(fb, "GLUON_BWD_SUMMARY_PIECES", pieces)
+        out = bidirectional_scan_fused(**args, dt_rank=12, d_state=16, bwd_segments=bwd_segments)
+        grads[pieces] = torch.autograd.grad(out, list(args.values()), grad)
+    for pieces, gs in grads.items():
+        for name, g, g_ref in zip(args, gs, grads[1]):
+            assert _rel_err(g, g_ref) < 1e-5, (pieces, name)
+
+
 def test_backward_walk_kind_is_checked(monkeypatch):
     from vim_backbone.ops import fused_bimamba as fb
     monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "warp")
@@ -1187,7 +1208,8 @@ def test_gluon_walk_backward_failure_falls_back_to_triton(monkeypatch):
         grads()  # the Triton walk backward from now on, silently
     assert calls == ["seg"]
 
-    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, GROUP=None):
+    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, PIECES, GROUP=None):
+        assert PIECES == 1  # the Triton kernels' summaries: one a segment
         calls.append(name)
         kernel = k._scan_bwd_walk_kernel if name == "walk" else k._scan_bwd_seg_kernel
         kernel[grid](*a, N=N, BLOCK_E=32 * NUM_WARPS, CHUNK=CHUNK, SEGMENTS=SEGMENTS, FAST=False, num_warps=num_warps)
@@ -1195,6 +1217,7 @@ def test_gluon_walk_backward_failure_falls_back_to_triton(monkeypatch):
     monkeypatch.setattr(fb, "_gluon_bwd_failure", None)
     monkeypatch.setattr(fb, "load_gluon_kernels", lambda: module(as_triton))
     monkeypatch.setattr(fb, "GLUON_BWD_GROUP", 1)  # the Triton walk's scratch: a slot a token
+    monkeypatch.setattr(fb, "GLUON_BWD_SUMMARY_PIECES", 1)
     for g, w in zip(grads(), want):  # 32 channels a program, the sums over channels in another order
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
     assert calls == ["seg", "seg", "walk"] and len(fb._gluon_ran) == 1

@@ -130,6 +130,11 @@ GLUON_BWD_MAX_REGISTERS = None
 # two each, session 17: summaries and walk 142.9 / 89.9, summaries only 150.3 / 94.5, neither 152.7 / 95.2; the
 # summaries' waits on loads fell from 2.5 to 0.46 cycles an instruction, their time did not: 191 -> 189 us)
 GLUON_BWD_MAX_SEGMENTS = 16
+# the walk backward's summaries (the dh each later segment sends back) are taken in this many pieces a segment, a
+# program each (ncu, H200, 1024^2 batch 8, one piece: 191 us a layer for 1920 one-warp programs, 18% of the warp
+# slots occupied, stalled on latencies). H200, Vim-Ti training from CUDA graphs, img/s at 1024^2 batch 8 / 1248^2
+# batch 4, two runs each (docs/RESULTS.md, session 17): 1 piece 156.6 / 94.6, 2 157.1 / 97.4, 4 157.1 / 96.9
+GLUON_BWD_SUMMARY_PIECES = 2
 # Gluon forward walk (fused_bimamba_gluon). Both passes stage STAGE tokens at a time through shared
 # memory, the next group's loads in flight meanwhile. Loaded ahead into registers instead (B and C are 32
 # registers a token in every lane; session 7's first version), the output pass took 125 registers with 2
@@ -143,6 +148,11 @@ GLUON_OUTPUT_PASS_STAGE = 8
 # instead of MUFU.LG2: one MUFU a token less in both passes (17 instead of 18), 6-8 instructions more; H200,
 # Vim-Ti with CUDA graphs, two runs each: +3.1% / +3.4% / +2.2% images/s at 1024^2 / 1248^2 / 224^2
 GLUON_SOFTPLUS_POLY = True
+# the same choice for the Gluon walk backward and its summaries, where the FMA pipe is the busier one (ncu, H200,
+# 1024^2 batch 8: the walk backward's FMA pipe 37% of its peak, 20 MUFU a token and lane of 520 instructions): on
+# MUFU there (2% fewer instructions in the walk's loop), H200, Vim-Ti training from CUDA graphs at 1024^2 batch 8,
+# two runs each: 159.51 / 159.52 img/s against 158.81 / 158.65 (docs/RESULTS.md, session 17)
+GLUON_BWD_SOFTPLUS_POLY = False
 # gate and sum of the two directions (_gate_sum_kernel): (tokens, channels) a program
 GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
 # the mixer's inference tail, z GEMM + gate + out_proj in one kernel (_gate_out_proj_kernel): rows of (B L) a
@@ -218,9 +228,10 @@ def _conv_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
 
 
 def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, grad_u: torch.Tensor,
-                   gx: torch.Tensor):
+                   gx: torch.Tensor, gz: Optional[torch.Tensor] = None, dz_terms: Sequence[torch.Tensor] = ()):
     """Gradients of :func:`_conv_forward`: writes x's into ``gx`` (B, E, L, any strides, x's dtype) and
-    returns those of ``weight`` and ``bias``."""
+    returns those of ``weight`` and ``bias``. With ``gz``, also writes the sum of ``dz_terms`` (one or two
+    (B, E, L) tensors of the same strides) into it, in the kernel that writes gx."""
     kind = os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton")
     if kind not in ("triton", "torch"):
         raise ValueError(f"VIM_FUSED_CONV_BACKWARD must be 'triton' or 'torch', got {kind!r}")
@@ -232,6 +243,8 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
             u = _bidirectional_conv_silu_torch(xf, w, b)
             g_x, gw, gb = torch.autograd.grad(u, (xf, w, b), grad_u.float())
         gx.copy_(g_x)
+        if gz is not None:
+            _sum_into(gz, dz_terms)
         return gw, gb
     k = load_fused_kernels()
     batch, channels, length = x.shape
@@ -245,9 +258,16 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
                                  *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=block_e, BLOCK_L=block_l,
                                  TILES=tiles, FAST=not _interpreting(), num_warps=warps)
+    terms = tuple(dz_terms) if gz is not None else ()
+    if len(terms) not in (0, 1, 2) or any(t.stride() != terms[0].stride() for t in terms):
+        raise ValueError("dz_terms: one or two tensors of the same strides")
+    dz0, dz1 = (terms * 2)[:2] if terms else (gp, gp)  # dummy pointers without gz
+    z_strides = gz.stride() if gz is not None else gx.stride()
     grid = (_cdiv(length, CONV_BWD_BLOCK_L), _cdiv(channels, CONV_BWD_BLOCK_E), batch)
-    k._conv_bwd_x_kernel[grid](gp, weight, gx, channels, length, *gp.stride(), *gx.stride(), W=width,
-                               BLOCK_E=CONV_BWD_BLOCK_E, BLOCK_L=CONV_BWD_BLOCK_L, num_warps=CONV_BWD_NUM_WARPS)
+    k._conv_bwd_x_kernel[grid](gp, weight, gx, dz0, dz1, gz if gz is not None else gx, channels, length,
+                               *gp.stride(), *gx.stride(), *dz0.stride()[-3:], *z_strides, W=width,
+                               BLOCK_E=CONV_BWD_BLOCK_E, BLOCK_L=CONV_BWD_BLOCK_L, DZ_TERMS=len(terms),
+                               num_warps=CONV_BWD_NUM_WARPS)
     return gw.to(weight.dtype), gb.to(bias.dtype)
 
 
@@ -342,12 +362,14 @@ def fused_settings() -> dict:
                 max_segments=MAX_SEGMENTS, state_pass_pieces=STATE_PASS_PIECES,
                 head_segment_early=[HEAD_SEGMENT_EARLY, HEAD_MAX_SEGMENTS, HEAD_MIN_PROGRAMS, HEAD_STATE_PASS_PIECES],
                 forward=forward_kind(),
-                gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE], gluon_softplus_poly=GLUON_SOFTPLUS_POLY,
+                gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE],
+                gluon_softplus_poly=[GLUON_SOFTPLUS_POLY, GLUON_BWD_SOFTPLUS_POLY],
                 backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, backward_walk=backward_walk_kind(),
                 gluon_bwd=dict(num_warps=GLUON_BWD_NUM_WARPS, group=GLUON_BWD_GROUP,
-                               max_registers=GLUON_BWD_MAX_REGISTERS, max_segments=GLUON_BWD_MAX_SEGMENTS),
+                               max_registers=GLUON_BWD_MAX_REGISTERS, max_segments=GLUON_BWD_MAX_SEGMENTS,
+                               summary_pieces=GLUON_BWD_SUMMARY_PIECES),
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
                 conv_bwd_tile=[CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS],
                 conv_bwd_pre_tile=list(CONV_BWD_PRE_TILE),
@@ -556,26 +578,27 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
         segments = _cdiv(n_chunks, seg_chunks)  # no empty segment
         grid = (_cdiv(channels, block_e), batch, 2 * segments)
         seg_dh = seg_dt = dA  # dummy pointers for one segment
-        if segments > 1:  # the dh each later segment sends back, and its total step
-            seg_dh = torch.empty(2, batch, channels, segments, state, **f32)
-            seg_dt = torch.empty(2, batch, channels, segments, **f32)
+        pieces = GLUON_BWD_SUMMARY_PIECES if walk_kind == "gluon" else 1
+        if segments > 1:  # the dh each later segment (piece) sends back, and its total step
+            seg_dh = torch.empty(2, batch, channels, segments * pieces, state, **f32)
+            seg_dt = torch.empty(2, batch, channels, segments * pieces, **f32)
         slots = chunk // GLUON_BWD_GROUP if walk_kind == "gluon" else chunk  # the Gluon walk keeps one in GROUP
         scratch = torch.empty(grid[0] * batch * 2 * segments * slots * block_e * state, **f32)
         seg_args = (dt, Cm, z, A, dt_bias, grad_out, seg_dh, seg_dt, channels, length, n_chunks, seg_chunks,
                     *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
         walk_args = (u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
                      channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks)
-        seg_grid = grid[:2] + (2 * (segments - 1),)
+        seg_grid = grid[:2] + (2 * (segments - 1) * pieces,)
 
         def walk(kind: str):
             if kind == "gluon":
                 g = load_gluon_kernels()
                 opts = dict(N=state, CHUNK=chunk, SEGMENTS=segments, NUM_WARPS=GLUON_BWD_NUM_WARPS,
-                            POLY=GLUON_SOFTPLUS_POLY, num_warps=GLUON_BWD_NUM_WARPS)
+                            POLY=GLUON_BWD_SOFTPLUS_POLY, num_warps=GLUON_BWD_NUM_WARPS)
                 if segments > 1:
-                    g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, **opts)
+                    g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, PIECES=pieces, **opts)
                 cap = {} if GLUON_BWD_MAX_REGISTERS is None else dict(maxnreg=GLUON_BWD_MAX_REGISTERS)
-                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, **opts, **cap)
+                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces, **opts, **cap)
                 return
             opts = dict(N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
                         num_warps=BWD_WALK_NUM_WARPS)
@@ -584,7 +607,7 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
             k._scan_bwd_walk_kernel[grid](*walk_args, **opts)
 
         variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk,
-                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS)
+                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS, pieces, GLUON_BWD_SOFTPLUS_POLY)
         if not _gluon_first(walk, walk_kind, variant, "VIM_FUSED_BACKWARD_WALK", backward=True):
             # the Triton walk backward, with its own tile, cut and scratch
             return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)
@@ -759,8 +782,7 @@ class _FusedMixer(torch.autograd.Function):
         else:
             gx = x.new_empty(batch, length, channels).transpose(1, 2)
             gz = g_first = z.new_empty(batch, length, channels).transpose(1, 2)
-        g_conv_w, g_conv_b = _conv_backward(x, conv_w, conv_b, gu, gx)
-        _sum_into(gz, dz_terms)
+        g_conv_w, g_conv_b = _conv_backward(x, conv_w, conv_b, gu, gx, gz, dz_terms)  # and gz = the dz terms' sum
         rows = u.transpose(2, 3).reshape(2, batch * length, channels)
         g_xproj_w = _weight_grad(g_xdbl, rows) if need[4] else None
         g_dtproj_w = _weight_grad(g_dt, x_dbl[..., :b_col]) if need[5] else None  # padded, as dt_proj_w

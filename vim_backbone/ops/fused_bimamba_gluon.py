@@ -327,7 +327,7 @@ def _scan_bwd_walk_gluon_kernel(
     s_o_d, s_o_b, s_o_e, s_o_l,
     seg_dh_ptr, seg_dt_ptr, seg_chunks,
     N: gl.constexpr, CHUNK: gl.constexpr, SEGMENTS: gl.constexpr, NUM_WARPS: gl.constexpr,
-    POLY: gl.constexpr = False, GROUP: gl.constexpr = 4,
+    POLY: gl.constexpr = False, GROUP: gl.constexpr = 4, PIECES: gl.constexpr = 1,
 ):
     """``fused_bimamba_kernels._scan_bwd_walk_kernel`` (same arguments but the tile, BLOCK_E = 32 NUM_WARPS,
     and the scratch: CHUNK / GROUP x BLOCK_E x N fp32 a program; same grid and results) with a channel and its N
@@ -405,10 +405,10 @@ def _scan_bwd_walk_gluon_kernel(
     C_r = C_s._reinterpret(gl.float32, [CHUNK, N], ROWS)
 
     dh = gl.zeros((N, BLOCK_E), gl.float32, TILE)
-    if SEGMENTS > 1:  # the dh entering this segment from the later ones (scan order), last first
-        seg_row = ((d * n_batch + pid_b) * E + e_ld[None, :]) * SEGMENTS
-        for i in range(0, SEGMENTS - 1 - seg):
-            j = SEGMENTS - 1 - i
+    if SEGMENTS > 1:  # the dh entering this segment from the later ones' pieces (scan order), last first
+        seg_row = ((d * n_batch + pid_b) * E + e_ld[None, :]) * (SEGMENTS * PIECES)
+        for i in range(0, (SEGMENTS - 1 - seg) * PIECES):
+            j = SEGMENTS * PIECES - 1 - i
             dh = gl.load(seg_dh_ptr + (seg_row + j) * N + offs_n[:, None]) + \
                 _exp2(A2 * gl.load(seg_dt_ptr + seg_row + j)) * dh
         dh = gl.where(mask_e[None, :], dh, 0.0)  # channels past E read channel E - 1's summaries
@@ -468,18 +468,22 @@ def _scan_bwd_seg_gluon_kernel(
     s_z_b, s_z_e, s_z_l,
     s_g_b, s_g_e, s_g_l,
     N: gl.constexpr, CHUNK: gl.constexpr, SEGMENTS: gl.constexpr, NUM_WARPS: gl.constexpr,
-    POLY: gl.constexpr = False,
+    POLY: gl.constexpr = False, PIECES: gl.constexpr = 1,
 ):
-    """``fused_bimamba_kernels._scan_bwd_seg_kernel`` (same arguments but the tile: BLOCK_E = 32 NUM_WARPS; same
-    grid and results) with a channel and its N states a lane, the operands staged a chunk at a time."""
+    """``fused_bimamba_kernels._scan_bwd_seg_kernel`` (same arguments but the tile: BLOCK_E = 32 NUM_WARPS) with a
+    channel and its N states a lane, the operands staged a chunk at a time; and each segment's summary in PIECES
+    pieces of ``ceil(seg_chunks / PIECES)`` chunks (the last ones shorter or empty), a program each: grid (channel
+    blocks, batch, 2 (SEGMENTS - 1) PIECES), rows of SEGMENTS x PIECES summaries a channel, which the walk
+    combines (its PIECES). More, shorter programs: one program's walk over its tokens is a chain of latencies."""
     BLOCK_E: gl.constexpr = 32 * NUM_WARPS
     TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)
     ST: gl.constexpr = gl.SliceLayout(1, TILE)
     pid_e = gl.program_id(0)
     pid_b = gl.program_id(1)
-    d = gl.program_id(2) // (SEGMENTS - 1)
-    seg = gl.program_id(2) % (SEGMENTS - 1) + 1
+    d = gl.program_id(2) // ((SEGMENTS - 1) * PIECES)
+    seg = gl.program_id(2) % ((SEGMENTS - 1) * PIECES) // PIECES + 1
+    piece = gl.program_id(2) % PIECES
     n_batch = gl.num_programs(1)
     offs_e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=CH)
     offs_n = gl.arange(0, N, layout=ST)
@@ -512,8 +516,9 @@ def _scan_bwd_seg_gluon_kernel(
 
     dh = gl.zeros((N, BLOCK_E), gl.float32, TILE)
     dt_sum = gl.zeros((BLOCK_E,), gl.float32, CH)
-    p_begin = seg * seg_chunks
-    p_end = gl.minimum(n_chunks, p_begin + seg_chunks)
+    piece_chunks = (seg_chunks + PIECES - 1) // PIECES
+    p_begin = seg * seg_chunks + gl.minimum(piece * piece_chunks, seg_chunks)
+    p_end = gl.minimum(n_chunks, seg * seg_chunks + gl.minimum((piece + 1) * piece_chunks, seg_chunks))
     for c in range(n_chunks - p_end, n_chunks - p_begin):
         tc = (n_chunks - 1 - c) + d * (2 * c - n_chunks + 1)  # as in the walk
         t_lo = tc * CHUNK
@@ -529,6 +534,6 @@ def _scan_bwd_seg_gluon_kernel(
             dy = g * zz * _sigmoid(zz) * 0.5
             dh = (dh + C_r.index(k).load(ST)[:, None] * dy[None, :]) * _exp2(dt[None, :] * A2)
             dt_sum += dt
-    row = ((d * n_batch + pid_b) * E + offs_e) * SEGMENTS + seg
+    row = ((d * n_batch + pid_b) * E + offs_e) * (SEGMENTS * PIECES) + seg * PIECES + piece
     gl.store(seg_dh_ptr + row[None, :] * N + offs_n[:, None], dh, mask=mask_e[None, :])
     gl.store(seg_dt_ptr + row, dt_sum, mask=mask_e)

@@ -202,20 +202,30 @@ def _conv_bwd_pre_kernel(
 
 @triton.jit
 def _conv_bwd_x_kernel(
-    gp_ptr, w_ptr, gx_ptr,
+    gp_ptr, w_ptr, gx_ptr, dz0_ptr, dz1_ptr, gz_ptr,
     E, L,
     s_p_d, s_p_b, s_p_e, s_p_l,
     s_x_b, s_x_e, s_x_l,
-    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
+    s_dz_b, s_dz_e, s_dz_l,
+    s_z_b, s_z_e, s_z_l,
+    W: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, DZ_TERMS: tl.constexpr,
 ):
     """Conv backward, step 2: ``gx[s] = sum_k w[0, k] gp[0, s + W - 1 - k] + w[1, k] gp[1, s - (W - 1) + k]``
-    (the transposed taps of both directions), written in gx's dtype and strides."""
+    (the transposed taps of both directions), written in gx's dtype and strides. With DZ_TERMS (1 or 2) the same
+    tile of z's gradient too, ``gz = dz0 (+ dz1)`` (the scan's fp32 terms, same strides) in gz's dtype: the mixer's
+    two gradients land in one (B, L, 2E) tensor, and the sum then costs no launch and no pass of its own."""
     pid_l = tl.program_id(0)
     pid_e = tl.program_id(1)
     pid_b = tl.program_id(2)
     offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
     offs_l = pid_l * BLOCK_L + tl.arange(0, BLOCK_L)
     mask_e = offs_e < E
+    mask = mask_e[:, None] & (offs_l < L)[None, :]
+    if DZ_TERMS > 0:  # loads first: in flight while the taps are summed
+        dz_off = pid_b * s_dz_b + offs_e[:, None] * s_dz_e + offs_l[None, :] * s_dz_l
+        dz = tl.load(dz0_ptr + dz_off, mask=mask, other=0.0)
+        if DZ_TERMS > 1:
+            dz += tl.load(dz1_ptr + dz_off, mask=mask, other=0.0)
     acc = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
     for d in tl.static_range(2):
         base = gp_ptr + d * s_p_d + pid_b * s_p_b + offs_e[:, None] * s_p_e
@@ -224,7 +234,10 @@ def _conv_bwd_x_kernel(
             g = tl.load(base + t[None, :] * s_p_l, mask=mask_e[:, None] & ((t >= 0) & (t < L))[None, :], other=0.0)
             acc += tl.load(w_ptr + (d * E + offs_e) * W + k, mask=mask_e, other=0.0)[:, None] * g
     tl.store(gx_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e + offs_l[None, :] * s_x_l,
-             acc.to(gx_ptr.dtype.element_ty), mask=mask_e[:, None] & (offs_l < L)[None, :])
+             acc.to(gx_ptr.dtype.element_ty), mask=mask)
+    if DZ_TERMS > 0:
+        tl.store(gz_ptr + pid_b * s_z_b + offs_e[:, None] * s_z_e + offs_l[None, :] * s_z_l,
+                 dz.to(gz_ptr.dtype.element_ty), mask=mask)
 
 
 # ------------------------------------------------------------------------------------------------ scan
