@@ -848,7 +848,7 @@ def test_gluon_bwd_segments():
         assert -(-programs * s // 1056) / s <= -(-programs // 1056)
 
 
-def test_gluon_bwd_residency():
+def test_gluon_bwd_residency(monkeypatch):
     # sm_90 (65536 registers, 228 KiB of shared memory an SM): the compiler's 243-255 registers hold 8 one-warp
     # programs; a cap of 168 holds 12, of 144 14; at 128 the shared memory (14336 + 1024 bytes a program) is the
     # bound, 15. The shared memory of Vim-Ti's bf16 walk (CHUNK 32, N 16) as the sm_90 compile reported it.
@@ -866,6 +866,17 @@ def test_gluon_bwd_residency():
     assert gluon_bwd_residency(128, shared) == 15
     assert gluon_bwd_residency(32, 0) == 32  # the per-SM block limit
     assert gluon_bwd_residency(168, 22528) == 9  # fp32 operands: shared memory bounds it
+    # the SM's resources as torch reports them, sm_90's where an older torch does not
+    import types
+    from vim_backbone.ops import fused_bimamba as fb
+    props = {"new": types.SimpleNamespace(multi_processor_count=78, regs_per_multiprocessor=32768,
+                                          shared_memory_per_multiprocessor=102400),
+             "old": types.SimpleNamespace(multi_processor_count=132)}
+    for name, want in (("new", (78, 32768, 102400)), ("old", (132, 65536, 233472))):
+        fb._sm_resources.cache_clear()
+        monkeypatch.setattr(fb.torch.cuda, "get_device_properties", lambda device, p=props[name]: p)
+        assert fb._sm_resources(torch.device("cuda", 0)) == want
+    fb._sm_resources.cache_clear()
     # the cut follows the residency: Vim-Ti 1024^2 batch 8 (192 programs a segment) at 12 an SM: 8 segments fill
     # one wave of 1584 slots; at 1248^2 batch 4 (96 programs) the most segments, 16, still fit in one
     assert gluon_bwd_segments(192, 4097, 132, per_sm=12) == 8

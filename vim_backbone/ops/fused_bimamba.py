@@ -126,7 +126,7 @@ GLUON_BWD_GROUP = 4
 # 4, each cap twice in one run (docs/RESULTS.md, session 17): none 150.1 / 91.6, 168 (12 an SM) 137.0 / 88.3, 144
 # (14) 113.0 / 83.3, 128 (15) 120.0 / 75.2 (ptxas keeps 0 spills by recomputing: 8-16% more instructions a loop)
 GLUON_BWD_MAX_REGISTERS = None
-# Loading a chunk's operands into registers while the chunk before it is walked did not pay either (same runs' kind,
+# Loading a chunk's operands into registers while the chunk before it is walked did not pay either (the same runs,
 # two each, session 17: summaries and walk 142.9 / 89.9, summaries only 150.3 / 94.5, neither 152.7 / 95.2; the
 # summaries' waits on loads fell from 2.5 to 0.46 cycles an instruction, their time did not: 191 -> 189 us)
 GLUON_BWD_MAX_SEGMENTS = 16
@@ -350,9 +350,11 @@ def gluon_bwd_residency(registers: Optional[int], shared: int, regs_per_sm: int 
 
 @lru_cache(maxsize=None)
 def _sm_resources(device: torch.device) -> Tuple[int, int, int]:
-    """The device's SMs, and the registers and bytes of shared memory of one SM."""
+    """The device's SMs, and the registers and bytes of shared memory of one SM (sm_90's where torch does not
+    report them)."""
     p = torch.cuda.get_device_properties(device)
-    return p.multi_processor_count, p.regs_per_multiprocessor, p.shared_memory_per_multiprocessor
+    return (p.multi_processor_count, getattr(p, "regs_per_multiprocessor", 65536),
+            getattr(p, "shared_memory_per_multiprocessor", 233472))
 
 
 def fused_settings() -> dict:
