@@ -340,7 +340,8 @@ def _scan_bwd_walk_gluon_kernel(
     - and its GROUP tokens backward.
     The Triton walk keeps every token's state (CHUNK slots): 1 / GROUP of its scratch traffic here (the scratch of
     all programs at once exceeds L2 at Vim-Ti's training sizes), for a second walk of each group, whose exps the
-    compiler shares with the walk backward of the same tokens."""
+    compiler shares with the walk backward of the same tokens. The dh entering a segment comes from the later
+    segments' summaries, PIECES a segment (:func:`_scan_bwd_seg_gluon_kernel`)."""
     BLOCK_E: gl.constexpr = 32 * NUM_WARPS
     TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)
