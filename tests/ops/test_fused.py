@@ -231,6 +231,31 @@ def test_fused_conv_backward_twins(monkeypatch, l, width, pre_tile):
         torch.autograd.grad(_BidirectionalConvSiLU.apply(x, w, b), (x, w, b), gu)
 
 
+@pytest.mark.parametrize("terms", [1, 2])
+def test_conv_backward_writes_the_z_sum(terms):
+    # the conv backward's second kernel also writes z's gradient, the sum of the scan's fp32 terms, in gz's dtype
+    # and strides (the channels-last half of a (B, L, 2E) tensor, as in the mixer); gx as without it
+    from vim_backbone.ops.fused_bimamba import _conv_backward
+    g = torch.Generator().manual_seed(4)
+    b, e, l = 2, 40, 37
+    x = torch.randn(b, l, e, generator=g).to(DEVICE).transpose(1, 2)
+    w = (torch.randn(2, e, 4, generator=g) * 0.5).to(DEVICE)
+    bias = (torch.randn(2, e, generator=g) * 0.3).to(DEVICE)
+    gu = torch.randn(2, b, e, l, generator=g).to(DEVICE)
+    dz = torch.randn(2, b, l, e, generator=g).to(DEVICE).transpose(2, 3)  # channels-last, as the walk writes them
+    both = torch.empty(b, l, 2 * e, device=DEVICE, dtype=torch.bfloat16).transpose(1, 2)
+    gx_ref = torch.empty(b, l, e, device=DEVICE).transpose(1, 2)
+    gw_ref, gb_ref = _conv_backward(x, w, bias, gu, gx_ref)
+    gw, gb = _conv_backward(x, w, bias, gu, both[:, :e], both[:, e:], tuple(dz[:terms]))
+    bf16 = dict(rtol=2 ** -7, atol=1e-6)  # one bf16 rounding (the interpreter's cast may truncate)
+    torch.testing.assert_close(both[:, e:].float(), dz[:terms].sum(0), **bf16)
+    torch.testing.assert_close(both[:, :e].float(), gx_ref, **bf16)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gb, gb_ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="same strides"):
+        _conv_backward(x, w, bias, gu, both[:, :e], both[:, e:], (dz[0], dz[1].contiguous()))
+
+
 @pytest.mark.parametrize("l, chunk", [(1, 4), (5, 8), (37, 8), (40, 16)])
 def test_fused_chunk_backward(monkeypatch, l, chunk):
     # the chunked backward (VIM_FUSED_BACKWARD=chunk) gives the same gradients; partial last chunk,
