@@ -254,6 +254,8 @@ def test_conv_backward_writes_the_z_sum(terms):
     torch.testing.assert_close(gb, gb_ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="same strides"):
         _conv_backward(x, w, bias, gu, both[:, :e], both[:, e:], (dz[0], dz[1].contiguous()))
+    with pytest.raises(ValueError, match="one or two"):  # gz given, nothing to write into it
+        _conv_backward(x, w, bias, gu, both[:, :e], both[:, e:], ())
 
 
 @pytest.mark.parametrize("l, chunk", [(1, 4), (5, 8), (37, 8), (40, 16)])

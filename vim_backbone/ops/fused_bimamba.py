@@ -259,7 +259,7 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
                                  *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=block_e, BLOCK_L=block_l,
                                  TILES=tiles, FAST=not _interpreting(), num_warps=warps)
     terms = tuple(dz_terms) if gz is not None else ()
-    if len(terms) not in (0, 1, 2) or any(t.stride() != terms[0].stride() for t in terms):
+    if gz is not None and (len(terms) not in (1, 2) or any(t.stride() != terms[0].stride() for t in terms)):
         raise ValueError("dz_terms: one or two tensors of the same strides")
     dz0, dz1 = (terms * 2)[:2] if terms else (gp, gp)  # dummy pointers without gz
     z_strides = gz.stride() if gz is not None else gx.stride()
