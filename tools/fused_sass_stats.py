@@ -1,8 +1,9 @@
-"""Compile the fused forward kernel for a GPU architecture without a GPU and count what matters in its code.
+"""Compile the fused walks (forward; Gluon walk backward) for a GPU architecture without a GPU and count what matters.
 
     python tools/fused_sass_stats.py                       # sm_90, bf16, block_e x num_warps defaults
     python tools/fused_sass_stats.py --arch 90 --configs 8:1 32:1 --store-states
     python tools/fused_sass_stats.py --kernel gluon --configs 32:1 --state-pass   # the Gluon walk, pass 1
+    python tools/fused_sass_stats.py --kernel gluon-bwd --configs 32:1            # the Gluon walk backward
 
 Pointers, strides and E are declared 16-byte aligned / divisible by 16, as the launcher specialises them
 for Vim's shapes (E = 384). For each (block_e, num_warps) it prints the registers per thread, local-memory (spill)
@@ -12,8 +13,11 @@ STG (global loads / stores), the instructions and MUFU of the token loop alone (
 JSON rows also count its BAR and LDSM, shared-memory round trips of layout conversions), and
 the state tile's layout (``threadsPerWarp`` along (N, channels)). ``--kernel gluon`` compiles the Gluon walk
 (``fused_bimamba_gluon``, whose tile is a channel a lane, or two or four: block_e = 32 x warps / 1, 2, 4)
-instead of the Triton one;
+instead of the Triton one; ``--kernel gluon-bwd`` the Gluon walk backward (``_scan_bwd_walk_gluon_kernel`` with the
+package's group, pieces, softplus and sum settings; block_e = 32 x warps; its loop is a chunk's, whose body holds
+the first walk's group of tokens and one group's second walk and backward);
 ``--state-pass`` the segment-state pass (no outputs) instead of the output pass.
+Spill bytes count the local memory and the stack frame (where ptxas spills in these kernels, which call nothing).
 Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
 """
 import argparse
@@ -50,6 +54,8 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
     consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states and not state_pass,
                   WRITE_Y=not state_pass, HEAD=False, **segments, **{name: 1 for name in UNIT_STRIDES})
     consts["s_A_e" if state_pass else "s_A_n"] = 1
+    if kernel == "gluon-bwd":
+        return compile_walk_backward(num_warps, arch, dtype, n_state)
     if kernel == "gluon":
         from triton.experimental.gluon._runtime import GluonASTSource
 
@@ -58,7 +64,8 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
         consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e,
                       STAGE=fb.GLUON_STATE_PASS_STAGE if state_pass else fb.GLUON_OUTPUT_PASS_STAGE,
-                      POLY=fb.GLUON_SOFTPLUS_POLY)
+                      POLY=fb.GLUON_SOFTPLUS_POLY, CHAINS=0 if state_pass or block_e != 32 * num_warps
+                      else fb.GLUON_FWD_SUM_CHAINS)
     else:
         from vim_backbone.ops import fused_bimamba_kernels as k
         fn, source = k._scan_fwd_kernel, ASTSource
@@ -83,6 +90,29 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
     return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
 
 
+def compile_walk_backward(num_warps: int, arch: int, dtype: str = "bf16", n_state: int = 16):
+    """The compiled Gluon walk backward, as the fused op launches it for 4 segments of chunks of 32 tokens: u, dt,
+    z, the output gradient, du and ddt in ``dtype``, the rest fp32."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.experimental.gluon._runtime import GluonASTSource
+
+    from vim_backbone.ops import fused_bimamba as fb
+    from vim_backbone.ops import fused_bimamba_gluon as g
+    fn = g._scan_bwd_walk_gluon_kernel
+    consts = dict(N=n_state, CHUNK=32, SEGMENTS=4, NUM_WARPS=num_warps, POLY=fb.GLUON_BWD_SOFTPLUS_POLY,
+                  GROUP=fb.GLUON_BWD_GROUP, PIECES=fb.GLUON_BWD_SUMMARY_PIECES, CHAINS=fb.GLUON_BWD_SUM_CHAINS,
+                  **{name: 1 for name in ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_g_e", "s_o_e")})
+    low = ("u_ptr", "dt_ptr", "z_ptr", "g_ptr", "du_ptr", "ddt_ptr")
+    signature = {name: "constexpr" if name in consts else f"*{dtype}" if name in low
+                 else "*fp32" if name.endswith("_ptr") else "i32" for name in fn.arg_names}
+    aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
+               if signature[name] != "constexpr" and (name.endswith("_ptr") or name.startswith("s_") or name == "E")}
+    src = GluonASTSource(fn=fn, signature=signature, attrs=aligned,
+                         constexprs={(fn.arg_names.index(n),): v for n, v in consts.items()})
+    return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
+
+
 def _tool(name: str) -> str:
     import triton
     return os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
@@ -98,7 +128,7 @@ def sass_stats(compiled) -> dict:
                                check=True).stdout
         sass = subprocess.run([_tool("nvdisasm"), "-c", cubin], capture_output=True, text=True, check=True).stdout
     regs = int(re.search(r"REG:(\d+)", usage).group(1))
-    local = int(re.search(r"LOCAL:(\d+)", usage).group(1))
+    local = int(re.search(r"LOCAL:(\d+)", usage).group(1)) + int(re.search(r"STACK:(\d+)", usage).group(1))
     instructions = [line for line in sass.splitlines() if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
     counts = {op: sum(1 for line in instructions if re.search(rf"\b{op}\b", line)) for op in COUNTED}
     # the token loop: from the label a backward branch jumps to, to that branch (four token steps)
@@ -124,7 +154,8 @@ def main(argv=None):
     p.add_argument("--configs", nargs="+", default=["8:1", "16:1", "32:1", "64:2"], metavar="BLOCK_E:WARPS")
     p.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"])
     p.add_argument("--store-states", action="store_true", help="the training variant (saves chunk states)")
-    p.add_argument("--kernel", default="triton", choices=["triton", "gluon"], help="which forward walk")
+    p.add_argument("--kernel", default="triton", choices=["triton", "gluon", "gluon-bwd"],
+                   help="which walk: the Triton or Gluon forward, or the Gluon walk backward")
     p.add_argument("--state-pass", action="store_true", help="the segment-state pass instead of the output pass")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(argv)

@@ -622,6 +622,44 @@ def test_gluon_bwd_summary_pieces_gpu(monkeypatch, l, bwd_segments):
             assert _rel_err(g, g_ref) < 1e-5, (pieces, name)
 
 
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gluon_fwd_sum_chains_gpu(monkeypatch, dtype):
+    # the output pass's sum over the states as 1, 2 or 4 chains gives gl.sum's outputs up to the order of the
+    # additions, with and without a cut (E = 200, a partial channel block; L = 1000)
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setenv("VIM_FUSED_FORWARD", "gluon")
+    args = {k: v.detach() for k, v in _make_args(dtype, 2, 200, 1000, 16, 12).items()}
+    for segments in (None, 3):
+        outs = {}
+        for chains in (0, 1, 2, 4):
+            monkeypatch.setattr(fb, "GLUON_FWD_SUM_CHAINS", chains)
+            outs[chains] = bidirectional_scan_fused(**args, dt_rank=12, d_state=16, segments=segments).float()
+        for chains, out in outs.items():
+            assert _rel_err(out, outs[0]) < (1e-5 if dtype == torch.float32 else 1e-2), (segments, chains)
+
+
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_gluon_bwd_sum_chains_gpu(monkeypatch, dtype):
+    # the walk backward's sums over the states as 1, 2 or 4 chains give gl.sum's gradients up to the order of the
+    # additions (E = 200, a partial channel block; L = 1000, 3 segments)
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "gluon")
+    args = _make_args(dtype, 2, 200, 1000, 16, 12)
+    grad = torch.randn(2, 200, 1000, generator=torch.Generator().manual_seed(2)).to(DEVICE, dtype)
+    grads = {}
+    for chains in (0, 1, 2, 4):
+        monkeypatch.setattr(fb, "GLUON_BWD_SUM_CHAINS", chains)
+        out = bidirectional_scan_fused(**args, dt_rank=12, d_state=16, bwd_segments=3)
+        grads[chains] = torch.autograd.grad(out, list(args.values()), grad)
+    for chains, gs in grads.items():
+        for name, g, g_ref in zip(args, gs, grads[0]):
+            assert _rel_err(g.float(), g_ref.float()) < (1e-5 if dtype == torch.float32 else 1e-2), (chains, name)
+
+
 def test_backward_walk_kind_is_checked(monkeypatch):
     from vim_backbone.ops import fused_bimamba as fb
     monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "warp")
@@ -1246,7 +1284,7 @@ def test_gluon_walk_backward_failure_falls_back_to_triton(monkeypatch):
         grads()  # the Triton walk backward from now on, silently
     assert calls == ["seg"]
 
-    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, PIECES, GROUP=None):
+    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, PIECES, GROUP=None, CHAINS=None):
         assert PIECES == 1  # the Triton kernels' summaries: one a segment
         calls.append(name)
         kernel = k._scan_bwd_walk_kernel if name == "walk" else k._scan_bwd_seg_kernel

@@ -113,7 +113,10 @@ BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
 # the Gluon walk backward (and its summaries): warps a program, 32 channels each; the walk keeps the state
-# entering each group of GLUON_BWD_GROUP tokens (2 or 4) and walks a group twice
+# entering each group of GLUON_BWD_GROUP tokens (2 or 4) and walks a group twice. H200, Vim-Ti training from CUDA
+# graphs at 1024^2 batch 8 / 1248^2 batch 4, two runs each (docs/RESULTS.md, session 18): GROUP 4 160.7 / 99.7 and
+# 160.6 / 99.7 img/s; GROUP 2 (222 registers compiled for sm_90, 9 programs an SM) 148.9 / 93.1 and 148.7 / 93.0,
+# capped at 224 registers (the cut then counts 9 an SM: 6 segments at 1024^2) 127.1 / 81.4 and 127.3 / 81.7
 GLUON_BWD_NUM_WARPS = 1
 GLUON_BWD_GROUP = 4
 # Its cut fills whole waves of resident programs (gluon_bwd_segments, gluon_bwd_residency). At the compiler's
@@ -148,11 +151,27 @@ GLUON_OUTPUT_PASS_STAGE = 8
 # instead of MUFU.LG2: one MUFU a token less in both passes (17 instead of 18), 6-8 instructions more; H200,
 # Vim-Ti with CUDA graphs, two runs each: +3.1% / +3.4% / +2.2% images/s at 1024^2 / 1248^2 / 224^2
 GLUON_SOFTPLUS_POLY = True
+# the output pass's sum over the states a token (y) as this many chains of fused multiply-adds (0: gl.sum), as
+# GLUON_BWD_SUM_CHAINS below; with a channel a lane (SPLIT 1) only. H200, Vim-Ti inference from CUDA graphs, img/s
+# at 224^2 (128) / 1024^2 (16) / 1248^2 (8), two runs each (docs/RESULTS.md, session 18): gl.sum (one chain in Triton
+# 3.6) 21974 / 839.1 / 517.8 and 21960 / 839.4 / 518.5; 2 chains 21838 / 835.9 / 517.9 and 21794 / 836.1 / 517.5;
+# 4 chains 21469 / 823.1 / 508.4 and 21468 / 823.1 / 508.2
+GLUON_FWD_SUM_CHAINS = 0
 # the same choice for the Gluon walk backward and its summaries, where the FMA pipe is the busier one (ncu, H200,
 # 1024^2 batch 8: the walk backward's FMA pipe 37% of its peak, 20 MUFU a token and lane of 520 instructions): on
 # MUFU there (2% fewer instructions in the walk's loop), H200, Vim-Ti training from CUDA graphs at 1024^2 batch 8,
 # two runs each: 159.51 / 159.52 img/s against 158.81 / 158.65 (docs/RESULTS.md, session 17)
 GLUON_BWD_SOFTPLUS_POLY = False
+# the walk backward's three sums over the states a token (y, dh B, the step's gradient) as this many independent chains
+# of fused multiply-adds (fused_bimamba_gluon._sum_states; N = 16); 0: gl.sum, one chain in Triton 3.6, a tree in 3.8.
+# The walk's token steps take their decays and steps from the group's second walk (session 18): with gl.sum that
+# spilled (96 bytes, sm_90, Triton 3.6), with 4 chains less (32). H200, Vim-Ti training from CUDA graphs, img/s at
+# 1024^2 batch 8 / 1248^2 batch 4, two runs each (docs/RESULTS.md, session 18): the kernels before 159.3 / 98.9 and
+# 159.5 / 98.9; gl.sum 157.6 / 97.6 and 157.7 / 97.6; 2 chains 159.5 / 99.1 and 159.6 / 99.0; 4 chains 160.5 /
+# 99.7 and 160.6 / 99.8.
+# In a second call: before 160.4 / 99.5 (twice), before with 4 chains 159.6 / 98.8 (twice), 4 chains 161.7 / 100.3
+# and 161.7 / 100.2
+GLUON_BWD_SUM_CHAINS = 4
 # gate and sum of the two directions (_gate_sum_kernel): (tokens, channels) a program
 GATE_BLOCK_L, GATE_BLOCK_E = 32, 64
 # the mixer's inference tail, z GEMM + gate + out_proj in one kernel (_gate_out_proj_kernel): rows of (B L) a
@@ -366,6 +385,7 @@ def fused_settings() -> dict:
                 forward=forward_kind(),
                 gluon_stages=[GLUON_STATE_PASS_STAGE, GLUON_OUTPUT_PASS_STAGE],
                 gluon_softplus_poly=[GLUON_SOFTPLUS_POLY, GLUON_BWD_SOFTPLUS_POLY],
+                gluon_sum_chains=[GLUON_FWD_SUM_CHAINS, GLUON_BWD_SUM_CHAINS],
                 backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, backward_walk=backward_walk_kind(),
@@ -466,7 +486,7 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
             split = 32 * num_warps // block_e  # lanes a channel's states are spread over
             common = dict(NUM_WARPS=num_warps, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
             state_pass = dict(common, STAGE=GLUON_STATE_PASS_STAGE)
-            output_pass = dict(common, STAGE=GLUON_OUTPUT_PASS_STAGE)
+            output_pass = dict(common, STAGE=GLUON_OUTPUT_PASS_STAGE, CHAINS=GLUON_FWD_SUM_CHAINS if split == 1 else 0)
         else:
             kernel = k._scan_fwd_kernel
             state_pass = output_pass = dict(FAST=not _interpreting())
@@ -496,7 +516,7 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
             outputs(1, segments - 1)
 
     kind = forward_kind(block_e, num_warps)
-    variant = (store_states, segments > 1, head, u.dtype, Bm.dtype, state, block_e, num_warps)
+    variant = (store_states, segments > 1, head, u.dtype, Bm.dtype, state, block_e, num_warps, GLUON_FWD_SUM_CHAINS)
     if not _gluon_first(walk, kind, variant, "VIM_FUSED_FORWARD", backward=False):
         walk("triton")
     return y, (states if store_states else None)
@@ -600,7 +620,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                 if segments > 1:
                     g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, PIECES=pieces, **opts)
                 cap = {} if GLUON_BWD_MAX_REGISTERS is None else dict(maxnreg=GLUON_BWD_MAX_REGISTERS)
-                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces, **opts, **cap)
+                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces,
+                                                    CHAINS=GLUON_BWD_SUM_CHAINS, **opts, **cap)
                 return
             opts = dict(N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
                         num_warps=BWD_WALK_NUM_WARPS)
@@ -609,7 +630,7 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
             k._scan_bwd_walk_kernel[grid](*walk_args, **opts)
 
         variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk,
-                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS, pieces, GLUON_BWD_SOFTPLUS_POLY)
+                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS, pieces, GLUON_BWD_SOFTPLUS_POLY, GLUON_BWD_SUM_CHAINS)
         if not _gluon_first(walk, walk_kind, variant, "VIM_FUSED_BACKWARD_WALK", backward=True):
             # the Triton walk backward, with its own tile, cut and scratch
             return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)

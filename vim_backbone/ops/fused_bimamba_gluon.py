@@ -81,16 +81,65 @@ def _load_group(u_tp, dt_tp, B_tp, C_tp, s_u_l, s_dt_l, s_B_l, s_C_l, t_first, s
 
 
 @gluon.jit
+def _rows2(x):
+    """(M, E) -> its rows [0, M/2) and [M/2, M) as two (M/2, E) tensors (a register renaming)."""
+    M: gl.constexpr = x.shape[0]
+    return gl.split(gl.permute(gl.reshape(x, [2, M // 2, x.shape[1]]), [1, 2, 0]))
+
+
+@gluon.jit
+def _rows4(x):
+    a, b = _rows2(x)
+    a0, a1 = _rows2(a)
+    b0, b1 = _rows2(b)
+    return a0, a1, b0, b1
+
+
+@gluon.jit
+def _chain(xs, ws, FIRST: gl.constexpr, COUNT: gl.constexpr):
+    """xs[FIRST] ws[FIRST] + ... + xs[FIRST + COUNT - 1] ws[FIRST + COUNT - 1], one fused multiply-add after another."""
+    y = xs[FIRST] * ws[FIRST]
+    for i in gl.static_range(1, COUNT):
+        y = xs[FIRST + i] * ws[FIRST + i] + y
+    return y
+
+
+@gluon.jit
+def _sum_states(x, w, CH: gl.constexpr, CHAINS: gl.constexpr):
+    """The sum over the states (axis 0) of x w, (N, E) tiles whose N states a thread holds, in layout CH. CHAINS = 0:
+    gl.sum, whose order depends on Triton's version (3.6: one chain of N fused multiply-adds; 3.8: a tree, N / 2 more
+    instructions). For N = 16, CHAINS = 1, 2 or 4 fixes it: that many independent chains of fused multiply-adds over
+    consecutive states, then their sum (pairwise)."""
+    if (x.shape[0] != 16) | (CHAINS == 0):
+        return gl.sum(x * w, axis=0)
+    else:
+        gl.static_assert((CHAINS == 1) | (CHAINS == 2) | (CHAINS == 4))
+        w, x = gl.broadcast(w, x)
+        q0, q1, q2, q3 = _rows4(x)
+        r0, r1, r2, r3 = _rows4(w)
+        xs = _rows4(q0) + _rows4(q1) + _rows4(q2) + _rows4(q3)  # the 16 states' (1, E) rows
+        ws = _rows4(r0) + _rows4(r1) + _rows4(r2) + _rows4(r3)
+        K: gl.constexpr = 16 // CHAINS
+        if CHAINS == 1:
+            y = _chain(xs, ws, 0, K)
+        elif CHAINS == 2:
+            y = _chain(xs, ws, 0, K) + _chain(xs, ws, K, K)
+        else:
+            y = (_chain(xs, ws, 0, K) + _chain(xs, ws, K, K)) + (_chain(xs, ws, 2 * K, K) + _chain(xs, ws, 3 * K, K))
+        return gl.convert_layout(gl.reshape(y, [y.shape[1]]), CH)
+
+
+@gluon.jit
 def _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t, valid, d, L, y_p, s_y_l, st_p, mask_e,
           N: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr, WRITE_Y: gl.constexpr,
-          POLY: gl.constexpr):
+          POLY: gl.constexpr, CH: gl.constexpr, CHAINS: gl.constexpr):
     if STORE_STATES:  # the state entering each chunk in scan order (see the Triton kernel)
         entry = (((t + d) % CHUNK) == 0) | ((d == 1) & (t == L - 1))
         gl.store(st_p + (t // CHUNK) * N, h, mask=mask_e[None, :] & (valid & entry))
     dt = gl.where(valid, _softplus(dt_raw + bias, POLY), 0.0)
     h = _exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
-    if WRITE_Y:  # the sum over the states is within the thread
-        y = gl.sum(h * Ct[:, None], axis=0) + Dv * u
+    if WRITE_Y:  # the sum over the states is within the thread (SPLIT = 1: CHAINS as in _sum_states)
+        y = _sum_states(h, Ct[:, None], CH, CHAINS) + Dv * u
         gl.store(y_p + t * s_y_l, y.to(y_p.dtype.element_ty), mask=mask_e & valid)
     return h, dt_sum + dt
 
@@ -108,12 +157,15 @@ def _scan_fwd_gluon_kernel(
     N: gl.constexpr, BLOCK_E: gl.constexpr, CHUNK: gl.constexpr, STORE_STATES: gl.constexpr,
     SEGMENTS: gl.constexpr, SUB: gl.constexpr, WRITE_Y: gl.constexpr, NUM_WARPS: gl.constexpr,
     STAGE: gl.constexpr, SPLIT: gl.constexpr = 1, POLY: gl.constexpr = False, HEAD: gl.constexpr = False,
+    CHAINS: gl.constexpr = 0,
 ):
     """``_scan_fwd_kernel`` with the state tile laid out a channel a lane: SPLIT = 1, BLOCK_E = 32 NUM_WARPS.
     With SPLIT = 2 or 4 a channel's N states are split over that many neighbouring lanes (BLOCK_E =
     32 NUM_WARPS / SPLIT): more programs, at the price of the per-channel work done SPLIT times and a
     shuffle or two in the output's sum over the states. HEAD: as in the Triton kernel, segment 0's output
-    walk hands on its end state."""
+    walk hands on its end state. CHAINS (SPLIT = 1 only): the output's sum over the states as :func:`_sum_states`
+    takes it."""
+    gl.static_assert((SPLIT == 1) | (CHAINS == 0))
     TILE: gl.constexpr = gl.BlockedLayout([N // SPLIT, 1], [SPLIT, 32 // SPLIT], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)  # (BLOCK_E,): a channel a lane (SPLIT lanes)
     ST: gl.constexpr = gl.SliceLayout(1, TILE)  # (N,): every lane holds all N (its N / SPLIT)
@@ -203,7 +255,7 @@ def _scan_fwd_gluon_kernel(
             if WRITE_Y:
                 Ct = C_r.index(k).load(ST)
             h, dt_sum = _step(h, dt_sum, A2, bias, Dv, u, dt_raw, Bt, Ct, t0 + (i + k) * step, i + k < i_end, d, L,
-                              y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY)
+                              y_p, s_y_l, st_p, mask_e, N, CHUNK, STORE_STATES, WRITE_Y, POLY, CH, CHAINS)
     if not WRITE_Y:
         gl.store(seg_h_p + seg * N, h, mask=mask_e[None, :])
         gl.store(seg_dt_p + seg, dt_sum, mask=mask_e)
@@ -272,25 +324,36 @@ def _walk_token(h, j, n_tok, d, u_r, dt_r, B_r, A2, bias, CH: gl.constexpr, ST: 
 
 
 @gluon.jit
-def _token_backward(h, dh, dA_acc, dD_acc, dbias_acc, j, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2, bias, Dv,
-                    mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC,
-                    CH: gl.constexpr, ST: gl.constexpr, RED: gl.constexpr, POLY: gl.constexpr):
+def _walk_token_a(h, j, n_tok, d, u_r, dt_r, B_r, A2, bias, CH: gl.constexpr, ST: gl.constexpr, POLY: gl.constexpr):
+    """:func:`_walk_token` that also hands back what the step's backward needs of it: the decay exp(dt A), the step
+    softplus(dt) (0 for j >= n_tok) and its derivative. Passed on explicitly, not recomputed there: Triton 3.6 shares
+    the exps of only one token in four between the two (compiled for sm_90: 138 MUFU a group of four against 84)."""
+    k = _row(j, n_tok, d)
+    u = u_r.index(k).load(CH).to(gl.float32)
+    dt, sig = _softplus_and_sigmoid(dt_r.index(k).load(CH).to(gl.float32) + bias, POLY)
+    dt = gl.where(j < n_tok, dt, 0.0)
+    a = _exp2(dt[None, :] * A2)
+    return a * h + B_r.index(k).load(ST)[:, None] * (dt * u)[None, :], a, dt, sig
+
+
+@gluon.jit
+def _token_backward(h, dh, dA_acc, dD_acc, dbias_acc, j, n_tok, d, t_lo, u_r, z_r, g_r, B_r, C_r, A2, Dv,
+                    mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, a, dt, sig_dt,
+                    CH: gl.constexpr, ST: gl.constexpr, RED: gl.constexpr, CHAINS: gl.constexpr = 0):
     """The gradients of the chunk's scan step ``j``, whose state after it is ``h``; ``dh`` = dL/dh after the
-    step in, dL/dh before it out. Nothing is written for j >= n_tok, and dh goes through unchanged."""
+    step in, dL/dh before it out. ``a``, ``dt`` and ``sig_dt`` are the step's decay, step and the step's derivative
+    from :func:`_walk_token_a`. Nothing is written for j >= n_tok, and dh goes through unchanged."""
     valid = j < n_tok
     k = _row(j, n_tok, d)
     t = t_lo + k
     u = u_r.index(k).load(CH).to(gl.float32)
-    dt_raw = dt_r.index(k).load(CH).to(gl.float32) + bias
     zz = z_r.index(k).load(CH).to(gl.float32)
     mask = mask_e & valid
     g = gl.where(mask, g_r.index(k).load(CH).to(gl.float32), 0.0)
     Bt = B_r.index(k).load(ST)
     Ct = C_r.index(k).load(ST)
-    dt, sig_dt = _softplus_and_sigmoid(dt_raw, POLY)
-    dt = gl.where(valid, dt, 0.0)
     dtu = dt * u
-    y = gl.sum(h * Ct[:, None], axis=0) + Dv * u
+    y = _sum_states(h, Ct[:, None], CH, CHAINS) + Dv * u
     sig_z = _sigmoid(zz)
     dy = g * zz * sig_z * 0.5
     # d silu(z) / dz = sig (1 + z (1 - sig)); the other direction writes its own share
@@ -298,8 +361,8 @@ def _token_backward(h, dh, dA_acc, dD_acc, dbias_acc, j, n_tok, d, t_lo, u_r, dt
     dh += Ct[:, None] * dy[None, :]  # now dL/dh_t
     d_log_decay = dh * (h - Bt[:, None] * dtu[None, :])  # dL/d(dt A) = dh_t a_t h_{t-1}
     dA_acc += d_log_decay * dt[None, :]
-    dh_B = gl.sum(dh * Bt[:, None], axis=0)
-    ddt_raw = gl.where(mask, (gl.sum(d_log_decay * A2, axis=0) * LN2 + u * dh_B) * sig_dt, 0.0)
+    dh_B = _sum_states(dh, Bt[:, None], CH, CHAINS)
+    ddt_raw = gl.where(mask, (_sum_states(d_log_decay, A2, CH, CHAINS) * LN2 + u * dh_B) * sig_dt, 0.0)
     dD_acc += dy * u
     dbias_acc += ddt_raw
     gl.store(du_ptr + o_off + t * s_o_l, (dt * dh_B + Dv * dy).to(du_ptr.dtype.element_ty), mask=mask)
@@ -310,7 +373,7 @@ def _token_backward(h, dh, dA_acc, dD_acc, dbias_acc, j, n_tok, d, t_lo, u_r, dt
                   sem="relaxed")
     gl.atomic_add(dC_ptr + dBC + t, gl.sum(gl.convert_layout(h * dy[None, :], RED), axis=1), mask=m_n,
                   sem="relaxed")
-    return dh * _exp2(dt[None, :] * A2), dA_acc, dD_acc, dbias_acc  # dh to dL/dh_{t-1}
+    return dh * a, dA_acc, dD_acc, dbias_acc  # dh to dL/dh_{t-1}
 
 
 @gluon.jit
@@ -327,7 +390,7 @@ def _scan_bwd_walk_gluon_kernel(
     s_o_d, s_o_b, s_o_e, s_o_l,
     seg_dh_ptr, seg_dt_ptr, seg_chunks,
     N: gl.constexpr, CHUNK: gl.constexpr, SEGMENTS: gl.constexpr, NUM_WARPS: gl.constexpr,
-    POLY: gl.constexpr = False, GROUP: gl.constexpr = 4, PIECES: gl.constexpr = 1,
+    POLY: gl.constexpr = False, GROUP: gl.constexpr = 4, PIECES: gl.constexpr = 1, CHAINS: gl.constexpr = 0,
 ):
     """``fused_bimamba_kernels._scan_bwd_walk_kernel`` (same arguments but the tile, BLOCK_E = 32 NUM_WARPS,
     and the scratch: CHUNK / GROUP x BLOCK_E x N fp32 a program; same grid and results) with a channel and its N
@@ -336,11 +399,12 @@ def _scan_bwd_walk_gluon_kernel(
     a lane sums on its own. A chunk's operands are staged in shared memory once for its three walks:
     - the states in scan order from the saved chunk-entry state, keeping the state entering each group of GROUP
       (2 or 4) tokens in the scratch slots (each lane reads back only what it wrote);
-    - group by group in reverse scan order, its GROUP states again from the kept one, in registers,
-    - and its GROUP tokens backward.
+    - group by group in reverse scan order, its GROUP states again from the kept one, in registers, with each token's
+      decay, step and the step's derivative (:func:`_walk_token_a`),
+    - and its GROUP tokens backward, which take those from that second walk.
     The Triton walk keeps every token's state (CHUNK slots): 1 / GROUP of its scratch traffic here (the scratch of
-    all programs at once exceeds L2 at Vim-Ti's training sizes), for a second walk of each group, whose exps the
-    compiler shares with the walk backward of the same tokens. The dh entering a segment comes from the later
+    all programs at once exceeds L2 at Vim-Ti's training sizes), for a second walk of each group. The sums over the
+    states a token are CHAINS chains (:func:`_sum_states`). The dh entering a segment comes from the later
     segments' summaries, PIECES a segment (:func:`_scan_bwd_seg_gluon_kernel`)."""
     BLOCK_E: gl.constexpr = 32 * NUM_WARPS
     TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
@@ -437,23 +501,27 @@ def _scan_bwd_walk_gluon_kernel(
             q = n_grp - 1 - qq
             j0 = GROUP * q
             h0 = gl.load(scr + q * (BLOCK_E * N))
-            h1 = _walk_token(h0, j0, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
-            h2 = _walk_token(h1, j0 + 1, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+            h1, a1, t1, s1 = _walk_token_a(h0, j0, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+            h2, a2, t2, s2 = _walk_token_a(h1, j0 + 1, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
             if GROUP == 4:
-                h3 = _walk_token(h2, j0 + 2, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
-                h4 = _walk_token(h3, j0 + 3, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+                h3, a3, t3, s3 = _walk_token_a(h2, j0 + 2, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+                h4, a4, t4, s4 = _walk_token_a(h3, j0 + 3, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
                 dh, dA_acc, dD_acc, dbias_acc = _token_backward(
-                    h4, dh, dA_acc, dD_acc, dbias_acc, j0 + 3, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
-                    bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+                    h4, dh, dA_acc, dD_acc, dbias_acc, j0 + 3, n_tok, d, t_lo, u_r, z_r, g_r, B_r, C_r, A2,
+                    Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, a4, t4, s4,
+                    CH, ST, RED, CHAINS)
                 dh, dA_acc, dD_acc, dbias_acc = _token_backward(
-                    h3, dh, dA_acc, dD_acc, dbias_acc, j0 + 2, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
-                    bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+                    h3, dh, dA_acc, dD_acc, dbias_acc, j0 + 2, n_tok, d, t_lo, u_r, z_r, g_r, B_r, C_r, A2,
+                    Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, a3, t3, s3,
+                    CH, ST, RED, CHAINS)
             dh, dA_acc, dD_acc, dbias_acc = _token_backward(
-                h2, dh, dA_acc, dD_acc, dbias_acc, j0 + 1, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
-                bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+                h2, dh, dA_acc, dD_acc, dbias_acc, j0 + 1, n_tok, d, t_lo, u_r, z_r, g_r, B_r, C_r, A2,
+                Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, a2, t2, s2,
+                CH, ST, RED, CHAINS)
             dh, dA_acc, dD_acc, dbias_acc = _token_backward(
-                h1, dh, dA_acc, dD_acc, dbias_acc, j0, n_tok, d, t_lo, u_r, dt_r, z_r, g_r, B_r, C_r, A2,
-                bias, Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, CH, ST, RED, POLY)
+                h1, dh, dA_acc, dD_acc, dbias_acc, j0, n_tok, d, t_lo, u_r, z_r, g_r, B_r, C_r, A2,
+                Dv, mask_e, o_off, s_o_l, du_ptr, ddt_ptr, dz_ptr, dB_ptr, dC_ptr, dBC, a1, t1, s1,
+                CH, ST, RED, CHAINS)
     A_off = (d * E + offs_e[None, :]) * N + offs_n[:, None]
     gl.atomic_add(dA_ptr + A_off, dA_acc, mask=mask_e[None, :], sem="relaxed")
     gl.atomic_add(dD_ptr + d * E + offs_e, dD_acc, mask=mask_e, sem="relaxed")
