@@ -315,19 +315,12 @@ def _row(j, n_tok, d):
 
 
 @gluon.jit
-def _walk_token(h, j, n_tok, d, u_r, dt_r, B_r, A2, bias, CH: gl.constexpr, ST: gl.constexpr, POLY: gl.constexpr):
-    """The state after the chunk's scan step ``j`` from the one before it; a no-op for j >= n_tok."""
-    k = _row(j, n_tok, d)
-    u = u_r.index(k).load(CH).to(gl.float32)
-    dt = gl.where(j < n_tok, _softplus(dt_r.index(k).load(CH).to(gl.float32) + bias, POLY), 0.0)
-    return _exp2(dt[None, :] * A2) * h + B_r.index(k).load(ST)[:, None] * (dt * u)[None, :]
-
-
-@gluon.jit
 def _walk_token_a(h, j, n_tok, d, u_r, dt_r, B_r, A2, bias, CH: gl.constexpr, ST: gl.constexpr, POLY: gl.constexpr):
-    """:func:`_walk_token` that also hands back what the step's backward needs of it: the decay exp(dt A), the step
-    softplus(dt) (0 for j >= n_tok) and its derivative. Passed on explicitly, not recomputed there: Triton 3.6 shares
-    the exps of only one token in four between the two (compiled for sm_90: 138 MUFU a group of four against 84)."""
+    """The state after the chunk's scan step ``j`` from the one before it (a no-op for j >= n_tok), and what the
+    step's backward needs of it: the decay exp(dt A), the step softplus(dt) (0 for j >= n_tok) and its derivative.
+    Passed on explicitly, not recomputed there: Triton 3.6 shares the exps of only one token in four between the two
+    (compiled for sm_90: 138 MUFU a group of four against 84). The first walk takes the state alone (the compiler
+    drops the rest)."""
     k = _row(j, n_tok, d)
     u = u_r.index(k).load(CH).to(gl.float32)
     dt, sig = _softplus_and_sigmoid(dt_r.index(k).load(CH).to(gl.float32) + bias, POLY)
@@ -495,7 +488,7 @@ def _scan_bwd_walk_gluon_kernel(
         for q in range(0, n_grp):
             gl.store(scr + q * (BLOCK_E * N), h)
             for step in gl.static_range(GROUP):
-                h = _walk_token(h, GROUP * q + step, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)
+                h = _walk_token_a(h, GROUP * q + step, n_tok, d, u_r, dt_r, B_r, A2, bias, CH, ST, POLY)[0]
         # the groups in reverse scan order: a group's states again, in registers, then its tokens backward
         for qq in range(0, n_grp):
             q = n_grp - 1 - qq
