@@ -32,8 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+# pointers to the activations (in the compiled dtype); the other pointers are fp32
 POINTERS = ("u_ptr", "dt_ptr", "y_ptr")
-FP32_POINTERS = ("B_ptr", "C_ptr", "A_ptr", "D_ptr", "bias_ptr", "states_ptr", "seg_h_ptr", "seg_dt_ptr")
+BWD_POINTERS = ("u_ptr", "dt_ptr", "z_ptr", "g_ptr", "du_ptr", "ddt_ptr")
 # strides of 1 are specialised to constants by Triton's launcher: the channel (and state) strides of
 # the channels-last tensors the fused op passes, and A's state stride in the output pass (its channel
 # stride in the state pass)
@@ -46,16 +47,12 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
     """The compiled forward walk (``_scan_fwd_kernel``, or with ``kernel="gluon"`` ``_scan_fwd_gluon_kernel``)
     for one tile shape: its output pass, or with ``state_pass`` its segment-state pass (4 segments of 4
     pieces), each with the stage (Gluon) the fused op launches it with."""
-    import triton
-    from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     segments = dict(SEGMENTS=4, SUB=4) if state_pass else dict(SEGMENTS=1, SUB=1)
     consts = dict(N=n_state, BLOCK_E=block_e, CHUNK=32, STORE_STATES=store_states and not state_pass,
                   WRITE_Y=not state_pass, HEAD=False, **segments, **{name: 1 for name in UNIT_STRIDES})
     consts["s_A_e" if state_pass else "s_A_n"] = 1
-    if kernel == "gluon-bwd":
-        return compile_walk_backward(num_warps, arch, dtype, n_state)
     if kernel == "gluon":
         from triton.experimental.gluon._runtime import GluonASTSource
 
@@ -70,17 +67,18 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         from vim_backbone.ops import fused_bimamba_kernels as k
         fn, source = k._scan_fwd_kernel, ASTSource
         consts.update(FAST=True)
+    return _compile(fn, source, consts, POINTERS, dtype, num_warps, arch)
+
+
+def _compile(fn, source, consts: dict, low_pointers, dtype: str, num_warps: int, arch: int):
+    """``fn`` compiled for sm_``arch`` with the constexprs of ``consts`` it takes, ``low_pointers`` to ``dtype`` and
+    its other pointers to fp32."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+
     consts = {name: v for name, v in consts.items() if name in fn.arg_names}
-    signature = {}
-    for name in fn.arg_names:
-        if name in consts:
-            signature[name] = "constexpr"
-        elif name in POINTERS:
-            signature[name] = f"*{dtype}"
-        elif name in FP32_POINTERS:
-            signature[name] = "*fp32"
-        else:
-            signature[name] = "i32"
+    signature = {name: "constexpr" if name in consts else f"*{dtype}" if name in low_pointers
+                 else "*fp32" if name.endswith("_ptr") else "i32" for name in fn.arg_names}
     # what the launcher sees for Vim's shapes: 16-byte aligned pointers, strides divisible by 16
     # (E = 384, the padded x_proj width 48, ...), which lets the compiler use vector loads
     aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
@@ -93,24 +91,14 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
 def compile_walk_backward(num_warps: int, arch: int, dtype: str = "bf16", n_state: int = 16):
     """The compiled Gluon walk backward, as the fused op launches it for 4 segments of chunks of 32 tokens: u, dt,
     z, the output gradient, du and ddt in ``dtype``, the rest fp32."""
-    import triton
-    from triton.backends.compiler import GPUTarget
     from triton.experimental.gluon._runtime import GluonASTSource
 
     from vim_backbone.ops import fused_bimamba as fb
     from vim_backbone.ops import fused_bimamba_gluon as g
-    fn = g._scan_bwd_walk_gluon_kernel
     consts = dict(N=n_state, CHUNK=32, SEGMENTS=4, NUM_WARPS=num_warps, POLY=fb.GLUON_BWD_SOFTPLUS_POLY,
                   GROUP=fb.GLUON_BWD_GROUP, PIECES=fb.GLUON_BWD_SUMMARY_PIECES, CHAINS=fb.GLUON_BWD_SUM_CHAINS,
                   **{name: 1 for name in ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_g_e", "s_o_e")})
-    low = ("u_ptr", "dt_ptr", "z_ptr", "g_ptr", "du_ptr", "ddt_ptr")
-    signature = {name: "constexpr" if name in consts else f"*{dtype}" if name in low
-                 else "*fp32" if name.endswith("_ptr") else "i32" for name in fn.arg_names}
-    aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
-               if signature[name] != "constexpr" and (name.endswith("_ptr") or name.startswith("s_") or name == "E")}
-    src = GluonASTSource(fn=fn, signature=signature, attrs=aligned,
-                         constexprs={(fn.arg_names.index(n),): v for n, v in consts.items()})
-    return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
+    return _compile(g._scan_bwd_walk_gluon_kernel, GluonASTSource, consts, BWD_POINTERS, dtype, num_warps, arch)
 
 
 def _tool(name: str) -> str:
@@ -167,8 +155,12 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cfg in args.configs:
         block_e, warps = (int(v) for v in cfg.split(":"))
-        st = sass_stats(compile_forward(block_e, warps, args.arch, args.dtype, args.store_states,
-                                        kernel=args.kernel, state_pass=args.state_pass))
+        if args.kernel == "gluon-bwd":
+            compiled = compile_walk_backward(warps, args.arch, args.dtype)
+        else:
+            compiled = compile_forward(block_e, warps, args.arch, args.dtype, args.store_states, kernel=args.kernel,
+                                       state_pass=args.state_pass)
+        st = sass_stats(compiled)
         rows.append(dict(block_e=block_e, num_warps=warps, **st))
         print(f"| {block_e} | {warps} | {st['registers']} | {st['spill_bytes']} | {st['instructions']} | "
               + " | ".join(str(st[op]) for op in COUNTED + ("loop_instructions", "loop_MUFU"))
