@@ -356,8 +356,12 @@ def gluon_bwd_shared_memory(chunk: int, state: int, itemsizes: Sequence[int]) ->
     return chunk * block_e * sum(itemsizes) + 2 * chunk * state * 4 + state * block_e * 4
 
 
-def gluon_bwd_residency(registers: Optional[int], shared: int, regs_per_sm: int = 65536,
-                        shared_per_sm: int = 233472, max_per_sm: int = 32) -> int:
+# registers and bytes of shared memory an sm_90 SM has (the defaults where torch does not report them)
+SM90_REGISTERS, SM90_SHARED = 65536, 233472
+
+
+def gluon_bwd_residency(registers: Optional[int], shared: int, regs_per_sm: int = SM90_REGISTERS,
+                        shared_per_sm: int = SM90_SHARED, max_per_sm: int = 32) -> int:
     """One-warp-per-32-channels programs of the Gluon walk backward an SM holds at once: by registers
     (``registers`` a thread, None = 255, allocated in steps of 8), by shared memory (``shared`` bytes a program and
     the 1 KiB the driver reserves a block) and at most ``max_per_sm``; sm_90 sizes by default."""
@@ -372,8 +376,8 @@ def _sm_resources(device: torch.device) -> Tuple[int, int, int]:
     """The device's SMs, and the registers and bytes of shared memory of one SM (sm_90's where torch does not
     report them)."""
     p = torch.cuda.get_device_properties(device)
-    return (p.multi_processor_count, getattr(p, "regs_per_multiprocessor", 65536),
-            getattr(p, "shared_memory_per_multiprocessor", 233472))
+    return (p.multi_processor_count, getattr(p, "regs_per_multiprocessor", SM90_REGISTERS),
+            getattr(p, "shared_memory_per_multiprocessor", SM90_SHARED))
 
 
 def fused_settings() -> dict:
