@@ -51,18 +51,9 @@ def _exp2(x):
 
 @gluon.jit
 def _softplus(x, POLY: gl.constexpr):
-    # torch's softplus (threshold 20), max(x, 0) + ln(1 + e) with e = exp(-|x|) in (0, 1], as the Triton
-    # kernels compute it; POLY: ln(1 + e) = e q(e) with q of degree 8 (fit to ln(1 + e) / e on [0, 1] at
-    # Chebyshev nodes; relative error 2.0e-7 in fp32, that of MUFU.LG2) on the FMA pipe, for one MUFU less
-    e = _exp2(-gl.abs(x) * LOG2E)
-    if POLY:
-        q = e * LOG1P_Q[8] + LOG1P_Q[7]
-        for i in gl.static_range(7):  # Horner, down to the constant term
-            q = q * e + LOG1P_Q[6 - i]
-        log1p_e = q * e
-    else:
-        log1p_e = _ptx_f32(1.0 + e, "lg2.approx.ftz.f32 $0, $1;") * LN2
-    return gl.where(x > 20.0, x, gl.maximum(x, 0.0) + log1p_e)
+    """torch's softplus (threshold 20), as :func:`_softplus_and_sigmoid` takes it (the compiler drops the
+    derivative)."""
+    return _softplus_and_sigmoid(x, POLY)[0]
 
 
 @gluon.jit
@@ -274,12 +265,14 @@ def _sigmoid(x):
 
 @gluon.jit
 def _softplus_and_sigmoid(x, POLY: gl.constexpr):
-    """softplus(x) as :func:`_softplus` computes it, and its derivative sigmoid(x) from the same exp:
-    1 / (1 + e) for x >= 0, e / (1 + e) below (e = exp(-|x|))."""
+    """torch's softplus (threshold 20), max(x, 0) + ln(1 + e) with e = exp(-|x|) in (0, 1], as the Triton kernels
+    compute it, and its derivative sigmoid(x) from the same exp: 1 / (1 + e) for x >= 0, e / (1 + e) below. POLY:
+    ln(1 + e) = e q(e) with q of degree 8 (fit to ln(1 + e) / e on [0, 1] at Chebyshev nodes; relative error 2.0e-7
+    in fp32, that of MUFU.LG2) on the FMA pipe, for one MUFU less."""
     e = _exp2(-gl.abs(x) * LOG2E)
     if POLY:
         q = e * LOG1P_Q[8] + LOG1P_Q[7]
-        for i in gl.static_range(7):
+        for i in gl.static_range(7):  # Horner, down to the constant term
             q = q * e + LOG1P_Q[6 - i]
         log1p_e = q * e
     else:
