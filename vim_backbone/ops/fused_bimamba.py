@@ -127,7 +127,8 @@ GLUON_BWD_GROUP = 4
 # GLUON_BWD_MAX_REGISTERS caps the walk's registers a thread (None: the compiler's choice, taken as 255 for the cut).
 # More resident programs did not pay: H200, Vim-Ti training from CUDA graphs, img/s at 1024^2 batch 8 / 1248^2 batch
 # 4, each cap twice in one run (docs/RESULTS.md, session 17): none 150.1 / 91.6, 168 (12 an SM) 137.0 / 88.3, 144
-# (14) 113.0 / 83.3, 128 (15) 120.0 / 75.2 (ptxas keeps 0 spills by recomputing: 8-16% more instructions a loop)
+# (14) 113.0 / 83.3, 128 (15) 120.0 / 75.2. Compiled for sm_90 with the GPU's Triton 3.6, the caps spill 232 / 336
+# / 416 bytes and add 8-14% to the loop's instructions (session 18; session 17 counted local memory only and saw none)
 GLUON_BWD_MAX_REGISTERS = None
 # Loading a chunk's operands into registers while the chunk before it is walked did not pay either (the same runs,
 # two each, session 17: summaries and walk 142.9 / 89.9, summaries only 150.3 / 94.5, neither 152.7 / 95.2; the
