@@ -14,8 +14,8 @@ JSON rows also count its BAR and LDSM, shared-memory round trips of layout conve
 the state tile's layout (``threadsPerWarp`` along (N, channels)). ``--kernel gluon`` compiles the Gluon walk
 (``fused_bimamba_gluon``, whose tile is a channel a lane, or two or four: block_e = 32 x warps / 1, 2, 4)
 instead of the Triton one; ``--kernel gluon-bwd`` the Gluon walk backward (``_scan_bwd_walk_gluon_kernel`` with the
-package's group, pieces, softplus and sum settings; block_e = 32 x warps; its loop is a chunk's, whose body holds
-the first walk's group of tokens and one group's second walk and backward);
+package's group, pieces, softplus and sum settings; block_e = 32 x warps / 1, 2, 4 as in the forward; its loop is a
+chunk's, whose body holds the first walk's group of tokens and one group's second walk and backward);
 ``--state-pass`` the segment-state pass (no outputs) instead of the output pass.
 Spill bytes count the local memory and the stack frame (where ptxas spills in these kernels, which call nothing).
 Uses the ptxas / nvdisasm that ship with Triton; nothing runs on a GPU, so it works on CPU machines.
@@ -88,15 +88,16 @@ def _compile(fn, source, consts: dict, low_pointers, dtype: str, num_warps: int,
     return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=num_warps))
 
 
-def compile_walk_backward(num_warps: int, arch: int, dtype: str = "bf16", n_state: int = 16):
+def compile_walk_backward(num_warps: int, arch: int, dtype: str = "bf16", n_state: int = 16, split: int = 1):
     """The compiled Gluon walk backward, as the fused op launches it for 4 segments of chunks of 32 tokens: u, dt,
-    z, the output gradient, du and ddt in ``dtype``, the rest fp32."""
+    z, the output gradient, du and ddt in ``dtype``, the rest fp32; a channel's states over ``split`` lanes."""
     from triton.experimental.gluon._runtime import GluonASTSource
 
     from vim_backbone.ops import fused_bimamba as fb
     from vim_backbone.ops import fused_bimamba_gluon as g
     consts = dict(N=n_state, CHUNK=32, SEGMENTS=4, NUM_WARPS=num_warps, POLY=fb.GLUON_BWD_SOFTPLUS_POLY,
-                  GROUP=fb.GLUON_BWD_GROUP, PIECES=fb.GLUON_BWD_SUMMARY_PIECES, CHAINS=fb.GLUON_BWD_SUM_CHAINS,
+                  GROUP=fb.GLUON_BWD_GROUP, PIECES=fb.GLUON_BWD_SUMMARY_PIECES, SPLIT=split,
+                  CHAINS=fb.GLUON_BWD_SUM_CHAINS if split == 1 else 0,
                   **{name: 1 for name in ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_g_e", "s_o_e")})
     return _compile(g._scan_bwd_walk_gluon_kernel, GluonASTSource, consts, BWD_POINTERS, dtype, num_warps, arch)
 
@@ -156,7 +157,7 @@ def main(argv=None):
     for cfg in args.configs:
         block_e, warps = (int(v) for v in cfg.split(":"))
         if args.kernel == "gluon-bwd":
-            compiled = compile_walk_backward(warps, args.arch, args.dtype)
+            compiled = compile_walk_backward(warps, args.arch, args.dtype, split=32 * warps // block_e)
         else:
             compiled = compile_forward(block_e, warps, args.arch, args.dtype, args.store_states, kernel=args.kernel,
                                        state_pass=args.state_pass)

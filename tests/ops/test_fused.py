@@ -660,6 +660,28 @@ def test_gluon_bwd_sum_chains_gpu(monkeypatch, dtype):
             assert _rel_err(g.float(), g_ref.float()) < (1e-5 if dtype == torch.float32 else 1e-2), (chains, name)
 
 
+@pytest.mark.gpu
+@cuda_only
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("e, n", [(200, 16), (72, 8)])
+def test_gluon_bwd_split_gpu(monkeypatch, dtype, e, n):
+    # the walk backward with a channel's states over 2 or 4 lanes gives the gradients of a channel a lane up to the
+    # order of the sums over the states (partial channel blocks: E = 200, 72; L = 1000, 3 segments; N = 16, 8), and
+    # its grid covers every channel (the summaries keep a channel a lane)
+    from vim_backbone.ops import fused_bimamba as fb
+    monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "gluon")
+    args = _make_args(dtype, 2, e, 1000, n, 12)
+    grad = torch.randn(2, e, 1000, generator=torch.Generator().manual_seed(3)).to(DEVICE, dtype)
+    grads = {}
+    for split in (1, 2, 4):
+        monkeypatch.setattr(fb, "GLUON_BWD_SPLIT", split)
+        out = bidirectional_scan_fused(**args, dt_rank=12, d_state=n, bwd_segments=3)
+        grads[split] = torch.autograd.grad(out, list(args.values()), grad)
+    for split, gs in grads.items():
+        for name, g, g_ref in zip(args, gs, grads[1]):
+            assert _rel_err(g.float(), g_ref.float()) < (1e-5 if dtype == torch.float32 else 1e-2), (split, name)
+
+
 def test_backward_walk_kind_is_checked(monkeypatch):
     from vim_backbone.ops import fused_bimamba as fb
     monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "warp")
@@ -678,6 +700,10 @@ def test_backward_walk_kind_is_checked(monkeypatch):
     monkeypatch.setattr(fb.torch.version, "hip", None)
     with pytest.raises(ValueError, match="divides 32"):
         fb.backward_walk_kind(state=24)
+    monkeypatch.setattr(fb, "GLUON_BWD_SPLIT", 4)
+    with pytest.raises(ValueError, match="multiple of GLUON_BWD_SPLIT"):
+        fb.backward_walk_kind(state=2)
+    assert fb.backward_walk_kind(state=4) == "gluon"
     monkeypatch.setenv("VIM_FUSED_BACKWARD_WALK", "auto")
     assert fb.backward_walk_kind() == "gluon" and fb.backward_walk_kind(state=24) == "triton"
     monkeypatch.setattr(fb, "_gluon_bwd_failure", "RuntimeError: PassManager::run failed")
@@ -917,10 +943,14 @@ def test_gluon_bwd_residency(monkeypatch):
     # sm_90 (65536 registers, 228 KiB of shared memory an SM): the compiler's 243-255 registers hold 8 one-warp
     # programs; a cap of 168 holds 12, of 144 14; at 128 the shared memory (14336 + 1024 bytes a program) is the
     # bound, 15. The shared memory of Vim-Ti's bf16 walk (CHUNK 32, N 16) as the sm_90 compile reported it.
+    from vim_backbone.ops import fused_bimamba as fb
     from vim_backbone.ops.fused_bimamba import (GLUON_BWD_NUM_WARPS, gluon_bwd_residency, gluon_bwd_segments,
                                                 gluon_bwd_shared_memory)
     if GLUON_BWD_NUM_WARPS != 1:
         pytest.skip("sizes below are for one-warp programs")
+    monkeypatch.setattr(fb, "GLUON_BWD_SPLIT", 2)  # 16 channels a program: half the staged operands and sums tile
+    assert gluon_bwd_shared_memory(32, 16, [2, 2, 2, 2]) == 9216  # as the sm_90 compile reported it
+    monkeypatch.setattr(fb, "GLUON_BWD_SPLIT", 1)
     shared = gluon_bwd_shared_memory(32, 16, [2, 2, 2, 2])
     assert shared == 14336
     assert gluon_bwd_shared_memory(32, 16, [4, 4, 4, 4]) == 22528  # fp32 operands

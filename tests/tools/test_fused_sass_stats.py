@@ -79,14 +79,17 @@ def test_training_variant_compiles_without_spills(tmp_path):
 
 
 @pytest.mark.skipif(not _gluon_compiles(), reason="this Triton has no Gluon")
-def test_gluon_walk_backward_takes_each_exp_once(tmp_path):
+@pytest.mark.parametrize("split", [1, 2])
+def test_gluon_walk_backward_takes_each_exp_once(tmp_path, split):
     # a chunk's loop holds the first walk's group of tokens (a state exp each, softplus) and one group's second walk
     # and backward, whose token steps take their decays and steps from that second walk: a state exp each, softplus
-    # with its derivative (exp2, log2 unless a polynomial, rcp) and the gate's sigmoid (exp2, rcp), nothing twice
+    # with its derivative (exp2, log2 unless a polynomial, rcp) and the gate's sigmoid (exp2, rcp), nothing twice.
+    # With a channel's states over two lanes (GLUON_BWD_SPLIT) each lane takes half the state exps, and the
+    # per-channel ones as before.
     from vim_backbone.ops import fused_bimamba as fb
-    (row,) = _stats(tmp_path, "--configs", "32:1", "--kernel", "gluon-bwd")
-    assert row["layout"].startswith("sizePerThread = [16, 1], threadsPerWarp = [1, 32]")
+    (row,) = _stats(tmp_path, "--configs", f"{32 // split}:1", "--kernel", "gluon-bwd")
+    assert row["layout"].startswith(f"sizePerThread = [{16 // split}, 1], threadsPerWarp = [{split}, {32 // split}]")
     log = 0 if fb.GLUON_BWD_SOFTPLUS_POLY else 1
-    group = fb.GLUON_BWD_GROUP
-    assert row["loop_MUFU"] == group * (16 + 1 + log) + group * (16 + 4 + log)
+    group, s = fb.GLUON_BWD_GROUP, 16 // split
+    assert row["loop_MUFU"] == group * (s + 1 + log) + group * (s + 4 + log)
     assert row["registers"] <= 255 and row["SHFL"] > 0  # the dB / dC sums' last step crosses two lanes

@@ -119,6 +119,9 @@ BWD_WALK_NUM_WARPS = 1
 # capped at 224 registers (the cut then counts 9 an SM: 6 segments at 1024^2) 127.1 / 81.4 and 127.3 / 81.7
 GLUON_BWD_NUM_WARPS = 1
 GLUON_BWD_GROUP = 4
+# the lanes a channel's N states are spread over in the walk backward (1, 2 or 4; its summaries keep one):
+# 32 NUM_WARPS / SPLIT channels a program
+GLUON_BWD_SPLIT = 1
 # Its cut fills whole waves of resident programs (gluon_bwd_segments, gluon_bwd_residency). At the compiler's
 # choice of 243-255 registers a thread (sm_90, GROUP 4) an SM holds 8 one-warp programs. H200, Vim-Ti training from
 # CUDA graphs, two runs (docs/RESULTS.md, session 16): 11 segments (1024^2, batch 8: 2112 programs, 2 waves; 1248^2,
@@ -353,7 +356,7 @@ def gluon_bwd_shared_memory(chunk: int, state: int, itemsizes: Sequence[int]) ->
     """Bytes of shared memory a Gluon walk-backward program takes: the chunk's staged operands (u, dt, z and the
     output gradient in their ``itemsizes``; B and C fp32) and the (N, 32 NUM_WARPS) fp32 tile of the sums over
     the channels (sm_90 compile: 14336 bytes at CHUNK 32, N 16, bf16, one warp)."""
-    block_e = 32 * GLUON_BWD_NUM_WARPS
+    block_e = 32 * GLUON_BWD_NUM_WARPS // GLUON_BWD_SPLIT
     return chunk * block_e * sum(itemsizes) + 2 * chunk * state * 4 + state * block_e * 4
 
 
@@ -394,7 +397,7 @@ def fused_settings() -> dict:
                 backward=backward_kind(),
                 bwd_walk_block_e=BWD_WALK_BLOCK_E, bwd_walk_num_warps=BWD_WALK_NUM_WARPS,
                 bwd_segment_target_programs=BWD_SEGMENT_TARGET_PROGRAMS, backward_walk=backward_walk_kind(),
-                gluon_bwd=dict(num_warps=GLUON_BWD_NUM_WARPS, group=GLUON_BWD_GROUP,
+                gluon_bwd=dict(num_warps=GLUON_BWD_NUM_WARPS, group=GLUON_BWD_GROUP, split=GLUON_BWD_SPLIT,
                                max_registers=GLUON_BWD_MAX_REGISTERS, max_segments=GLUON_BWD_MAX_SEGMENTS,
                                summary_pieces=GLUON_BWD_SUMMARY_PIECES),
                 conv_tile=[CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS],
@@ -588,7 +591,7 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
     strides = (*u.stride(), *dt.stride(), *Bm.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
     if backward_kind() == "walk":
         walk_kind = backward_walk_kind(state, chunk)
-        block_e = 32 * GLUON_BWD_NUM_WARPS if walk_kind == "gluon" else BWD_WALK_BLOCK_E
+        block_e = 32 * GLUON_BWD_NUM_WARPS // GLUON_BWD_SPLIT if walk_kind == "gluon" else BWD_WALK_BLOCK_E
         fast = not _interpreting()
         # channels-last like u; dz per direction, summed by the caller (no atomics on the big tensors)
         du, ddt, dz2 = (torch.empty(2, batch, length, channels, device=u.device, dtype=t).transpose(2, 3)
@@ -615,7 +618,9 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                     *dt.stride(), *Cm.stride(), *z.stride(), *grad_out.stride())
         walk_args = (u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, du, ddt, dB, dC, dz2, dA, dD, dbias, scratch,
                      channels, length, n_chunks, *strides, *du.stride(), seg_dh, seg_dt, seg_chunks)
-        seg_grid = grid[:2] + (2 * (segments - 1) * pieces,)
+        # the summaries: a channel a lane in the Gluon walk's (32 NUM_WARPS channels a program)
+        seg_block_e = 32 * GLUON_BWD_NUM_WARPS if walk_kind == "gluon" else block_e
+        seg_grid = (_cdiv(channels, seg_block_e), batch, 2 * (segments - 1) * pieces)
 
         def walk(kind: str):
             if kind == "gluon":
@@ -625,8 +630,9 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                 if segments > 1:
                     g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, PIECES=pieces, **opts)
                 cap = {} if GLUON_BWD_MAX_REGISTERS is None else dict(maxnreg=GLUON_BWD_MAX_REGISTERS)
-                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces,
-                                                    CHAINS=GLUON_BWD_SUM_CHAINS, **opts, **cap)
+                chains = GLUON_BWD_SUM_CHAINS if GLUON_BWD_SPLIT == 1 else 0  # chains: a channel a lane only
+                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces, CHAINS=chains,
+                                                    SPLIT=GLUON_BWD_SPLIT, **opts, **cap)
                 return
             opts = dict(N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,
                         num_warps=BWD_WALK_NUM_WARPS)
@@ -635,7 +641,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
             k._scan_bwd_walk_kernel[grid](*walk_args, **opts)
 
         variant = ("bwd", segments > 1, u.dtype, dt.dtype, z.dtype, grad_out.dtype, Bm.dtype, state, chunk,
-                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS, pieces, GLUON_BWD_SOFTPLUS_POLY, GLUON_BWD_SUM_CHAINS)
+                   GLUON_BWD_GROUP, GLUON_BWD_MAX_REGISTERS, pieces, GLUON_BWD_SOFTPLUS_POLY, GLUON_BWD_SUM_CHAINS,
+                   GLUON_BWD_SPLIT)
         if not _gluon_first(walk, walk_kind, variant, "VIM_FUSED_BACKWARD_WALK", backward=True):
             # the Triton walk backward, with its own tile, cut and scratch
             return _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk, bwd_segments)
@@ -921,7 +928,8 @@ def backward_kind() -> str:
 
 def backward_walk_kind(state: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
     """Which walk backward the ``walk`` backward runs: ``gluon`` (``fused_bimamba_gluon._scan_bwd_walk_gluon_kernel``
-    and its summaries, a channel and its N states a lane, GLUON_BWD_NUM_WARPS warps a program) or ``triton``
+    and its summaries, a channel and its N states a lane or GLUON_BWD_SPLIT lanes, GLUON_BWD_NUM_WARPS warps a
+    program) or ``triton``
     (``_scan_bwd_walk_kernel``, BWD_WALK_BLOCK_E channels a program). ``VIM_FUSED_BACKWARD_WALK`` = ``auto``
     (default), ``gluon`` or ``triton``; ``auto`` takes ``gluon`` where the Gluon forward walk could run (see
     :func:`forward_kind`), N divides 32, the chunk is a multiple of GLUON_BWD_GROUP, and no Gluon walk backward
@@ -935,12 +943,12 @@ def backward_walk_kind(state: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
     kind = os.environ.get("VIM_FUSED_BACKWARD_WALK", "auto")
     if kind not in ("auto", "gluon", "triton"):
         raise ValueError(f"VIM_FUSED_BACKWARD_WALK must be 'auto', 'gluon' or 'triton', got {kind!r}")
-    usable = 32 % state == 0 and chunk % GLUON_BWD_GROUP == 0 and not _interpreting() and torch.version.hip is None \
-        and _gluon_importable()
+    usable = 32 % state == 0 and state % GLUON_BWD_SPLIT == 0 and chunk % GLUON_BWD_GROUP == 0 \
+        and not _interpreting() and torch.version.hip is None and _gluon_importable()
     if kind == "gluon" and not usable:
         raise ValueError("VIM_FUSED_BACKWARD_WALK=gluon needs triton.experimental.gluon, compiled kernels (no "
-                         f"TRITON_INTERPRET), a state size that divides 32 and a chunk of GLUON_BWD_GROUP k "
-                         f"tokens (got {state}, {chunk})")
+                         f"TRITON_INTERPRET), a state size that divides 32 and is a multiple of GLUON_BWD_SPLIT, and a "
+                         f"chunk of GLUON_BWD_GROUP k tokens (got {state}, {chunk})")
     if kind == "auto":
         kind = "gluon" if usable and _gluon_bwd_failure is None else "triton"
     return kind

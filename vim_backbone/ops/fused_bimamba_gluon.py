@@ -377,6 +377,7 @@ def _scan_bwd_walk_gluon_kernel(
     seg_dh_ptr, seg_dt_ptr, seg_chunks,
     N: gl.constexpr, CHUNK: gl.constexpr, SEGMENTS: gl.constexpr, NUM_WARPS: gl.constexpr,
     POLY: gl.constexpr = False, GROUP: gl.constexpr = 4, PIECES: gl.constexpr = 1, CHAINS: gl.constexpr = 0,
+    SPLIT: gl.constexpr = 1,
 ):
     """``fused_bimamba_kernels._scan_bwd_walk_kernel`` (same arguments but the tile, BLOCK_E = 32 NUM_WARPS,
     and the scratch: CHUNK / GROUP x BLOCK_E x N fp32 a program; same grid and results) with a channel and its N
@@ -391,13 +392,19 @@ def _scan_bwd_walk_gluon_kernel(
     The Triton walk keeps every token's state (CHUNK slots): 1 / GROUP of its scratch traffic here (the scratch of
     all programs at once exceeds L2 at Vim-Ti's training sizes), for a second walk of each group. The sums over the
     states a token are CHAINS chains (:func:`_sum_states`). The dh entering a segment comes from the later
-    segments' summaries, PIECES a segment (:func:`_scan_bwd_seg_gluon_kernel`)."""
-    BLOCK_E: gl.constexpr = 32 * NUM_WARPS
-    TILE: gl.constexpr = gl.BlockedLayout([N, 1], [1, 32], [1, NUM_WARPS], [0, 1])
+    segments' summaries, PIECES a segment (:func:`_scan_bwd_seg_gluon_kernel`).
+    SPLIT = 2 or 4 spreads a channel's N states over that many neighbouring lanes (BLOCK_E = 32 NUM_WARPS / SPLIT),
+    as in the forward walk: fewer registers a thread, so more warps an SM, for the per-channel work done SPLIT times
+    and a lane shuffle in each sum over the states (then gl.sum: CHAINS = 0)."""
+    BLOCK_E: gl.constexpr = 32 * NUM_WARPS // SPLIT
+    TILE: gl.constexpr = gl.BlockedLayout([N // SPLIT, 1], [SPLIT, 32 // SPLIT], [1, NUM_WARPS], [0, 1])
     CH: gl.constexpr = gl.SliceLayout(0, TILE)
     ST: gl.constexpr = gl.SliceLayout(1, TILE)
     gl.static_assert(N <= 32)
     gl.static_assert(32 % N == 0)
+    gl.static_assert((SPLIT == 1) | (SPLIT == 2) | (SPLIT == 4))
+    gl.static_assert(N % SPLIT == 0)
+    gl.static_assert((SPLIT == 1) | (CHAINS == 0))
     gl.static_assert((GROUP == 2) | (GROUP == 4))
     gl.static_assert(CHUNK % GROUP == 0)
     # the sums over channels: N lanes down the states, 32 / N lanes and the warps across the channels
@@ -426,8 +433,8 @@ def _scan_bwd_walk_gluon_kernel(
     o_off = d * s_o_d + pid_b * s_o_b + offs_e * s_o_e
     dBC = ((d * n_batch + pid_b) * N + gl.arange(0, N, layout=RN)) * L  # dB, dC: (2, B, N, L) contiguous
 
-    # staging loads: 8 channels (16 bytes in 16 bits) a lane, 4 lanes a token, 8 tokens a warp
-    LD_E: gl.constexpr = gl.BlockedLayout([1, 8], [8, 4], [1, NUM_WARPS], [1, 0])  # (CHUNK, BLOCK_E)
+    # staging loads: 8 channels (16 bytes in 16 bits) a lane, 4 / SPLIT lanes a token, 8 SPLIT tokens a warp
+    LD_E: gl.constexpr = gl.BlockedLayout([1, 8], [8 * SPLIT, 4 // SPLIT], [1, NUM_WARPS], [1, 0])  # (CHUNK, BLOCK_E)
     LD_N: gl.constexpr = gl.BlockedLayout([1, 4], [8, 4], [NUM_WARPS, 1], [1, 0])  # (CHUNK, N)
     SMEM: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
     ROWS: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
