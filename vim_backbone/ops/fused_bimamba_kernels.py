@@ -240,6 +240,142 @@ def _conv_bwd_x_kernel(
                  dz.to(gz_ptr.dtype.element_ty), mask=mask)
 
 
+@triton.jit
+def _conv_bwd_kernel(
+    x_ptr, w_ptr, b_ptr, gu_ptr, gw_ptr, gb_ptr, gx_ptr, dz0_ptr, dz1_ptr, gz_ptr, scr_ptr,
+    E, L,
+    s_x_b, s_x_e, s_x_l,
+    s_g_d, s_g_b, s_g_e, s_g_l,
+    s_o_b, s_o_e, s_o_l,
+    s_dz_b, s_dz_e, s_dz_l,
+    s_z_b, s_z_e, s_z_l,
+    BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr, TILES: tl.constexpr, DZ_TERMS: tl.constexpr, FAST: tl.constexpr,
+):
+    """The conv backward in one pass, for W = 4: :func:`_conv_bwd_pre_kernel` and :func:`_conv_bwd_x_kernel`
+    without their (2, B, E, L) fp32 gp written to memory and read back. gx at a token takes gp at the 3 tokens
+    either side, so a tile of BLOCK_L tokens takes gp at all of them but gives gx (and the weight gradients) for
+    the BLOCK_L - 8 inside: a program's TILES tiles advance by that many tokens, each from 4 tokens before its
+    first. A tile's gp of both directions goes to one of two slots of the program's scratch (2 x 2 x BLOCK_L x
+    BLOCK_E fp32, which stays in the caches; one barrier a tile), and gx is summed from it over the shifted tokens
+    in the x kernel's order. The weight and bias gradients are summed as in the pre kernel (over the tile's tokens,
+    elementwise in registers, then once over the program's tokens). With DZ_TERMS (1 or 2) z's gradient too."""
+    tl.static_assert(BLOCK_L > 8)
+    STEP: tl.constexpr = BLOCK_L - 8
+    pid_l = tl.program_id(0)
+    pid_e = tl.program_id(1)
+    pid_b = tl.program_id(2)
+    offs_e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    mask_e = offs_e < E
+    rows = tl.arange(0, BLOCK_L)
+    inner = (rows >= 4) & (rows < BLOCK_L - 4)
+    x_base = x_ptr + pid_b * s_x_b + offs_e[:, None] * s_x_e
+    g_base = gu_ptr + pid_b * s_g_b + offs_e[:, None] * s_g_e
+    w_f = w_ptr + offs_e * 4
+    w_b = w_ptr + (E + offs_e) * 4
+    w_f0 = tl.load(w_f, mask=mask_e, other=0.0)[:, None]
+    w_f1 = tl.load(w_f + 1, mask=mask_e, other=0.0)[:, None]
+    w_f2 = tl.load(w_f + 2, mask=mask_e, other=0.0)[:, None]
+    w_f3 = tl.load(w_f + 3, mask=mask_e, other=0.0)[:, None]
+    w_b0 = tl.load(w_b, mask=mask_e, other=0.0)[:, None]
+    w_b1 = tl.load(w_b + 1, mask=mask_e, other=0.0)[:, None]
+    w_b2 = tl.load(w_b + 2, mask=mask_e, other=0.0)[:, None]
+    w_b3 = tl.load(w_b + 3, mask=mask_e, other=0.0)[:, None]
+    b_f = tl.load(b_ptr + offs_e, mask=mask_e, other=0.0)[:, None]
+    b_b = tl.load(b_ptr + E + offs_e, mask=mask_e, other=0.0)[:, None]
+    # the program's scratch: [slot][direction][row r: token t0 + r][channel]
+    SLOT: tl.constexpr = 2 * BLOCK_E * BLOCK_L
+    prog = (pid_b * tl.num_programs(1) + pid_e) * tl.num_programs(0) + pid_l
+    scr_tile = scr_ptr + prog * (2 * SLOT) + tl.arange(0, BLOCK_E)[:, None] + rows[None, :] * BLOCK_E
+    acc_bf = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_f0 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_f1 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_f2 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_f3 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_bb = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_b0 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_b1 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_b2 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    acc_b3 = tl.zeros((BLOCK_E, BLOCK_L), tl.float32)
+    for i in range(TILES):
+        t0 = (pid_l * TILES + i) * STEP - 4  # the tile's first token; gx for rows 4 ... BLOCK_L - 5
+        offs_l = t0 + rows
+        valid = (offs_l >= 0) & (offs_l < L)
+        out = mask_e[:, None] & (inner & valid)[None, :]
+        if DZ_TERMS > 0:  # loads first: in flight while the taps are summed
+            dz_off = pid_b * s_dz_b + offs_e[:, None] * s_dz_e + offs_l[None, :] * s_dz_l
+            dz = tl.load(dz0_ptr + dz_off, mask=out, other=0.0)
+            if DZ_TERMS > 1:
+                dz += tl.load(dz1_ptr + dz_off, mask=out, other=0.0)
+        # x[t + j - 3], j = 0 ... 6, in the taps' order of the pre kernel
+        x0 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 0, 4, False)
+        x1 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 1, 4, False)
+        x2 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 2, 4, False)
+        x3 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 3, 4, False)
+        x4 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 2, 4, True)
+        x5 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 1, 4, True)
+        x6 = _conv_tap(x_base, s_x_l, offs_l, mask_e, L, 0, 4, True)
+        pre_f = b_f + w_f0 * x0
+        pre_f += w_f1 * x1
+        pre_f += w_f2 * x2
+        pre_f += w_f3 * x3
+        pre_b = b_b + w_b0 * x6
+        pre_b += w_b1 * x5
+        pre_b += w_b2 * x4
+        pre_b += w_b3 * x3
+        mask = mask_e[:, None] & valid[None, :]
+        g_ptrs = g_base + offs_l[None, :] * s_g_l
+        gu_f = tl.load(g_ptrs, mask=mask, other=0.0).to(tl.float32)
+        gu_b = tl.load(g_ptrs + s_g_d, mask=mask, other=0.0).to(tl.float32)
+        sig_f = _sigmoid(pre_f, FAST)
+        sig_b = _sigmoid(pre_b, FAST)
+        gp_f = gu_f * sig_f * (1.0 + pre_f * (1.0 - sig_f))  # 0 outside [0, L): gu is
+        gp_b = gu_b * sig_b * (1.0 + pre_b * (1.0 - sig_b))
+        slot_f = scr_tile + (i % 2) * SLOT
+        slot_b = slot_f + BLOCK_E * BLOCK_L
+        tl.store(slot_f, gp_f)
+        tl.store(slot_b, gp_b)
+        # the weight gradients over the tile's inner tokens (the others are another tile's)
+        gp_f = tl.where(inner[None, :], gp_f, 0.0)
+        gp_b = tl.where(inner[None, :], gp_b, 0.0)
+        acc_bf += gp_f
+        acc_f0 += gp_f * x0
+        acc_f1 += gp_f * x1
+        acc_f2 += gp_f * x2
+        acc_f3 += gp_f * x3
+        acc_bb += gp_b
+        acc_b0 += gp_b * x6
+        acc_b1 += gp_b * x5
+        acc_b2 += gp_b * x4
+        acc_b3 += gp_b * x3
+        tl.debug_barrier()  # the slot is written (the other slot's reads, a tile ago, are done too)
+        # gx[t] = sum_k w_f[k] gp_f[t + 3 - k] + w_b[k] gp_b[t - 3 + k], for the inner rows
+        acc = w_f0 * tl.load(slot_f + 3 * BLOCK_E, mask=out, other=0.0)
+        acc += w_f1 * tl.load(slot_f + 2 * BLOCK_E, mask=out, other=0.0)
+        acc += w_f2 * tl.load(slot_f + BLOCK_E, mask=out, other=0.0)
+        acc += w_f3 * tl.load(slot_f, mask=out, other=0.0)
+        acc += w_b0 * tl.load(slot_b - 3 * BLOCK_E, mask=out, other=0.0)
+        acc += w_b1 * tl.load(slot_b - 2 * BLOCK_E, mask=out, other=0.0)
+        acc += w_b2 * tl.load(slot_b - BLOCK_E, mask=out, other=0.0)
+        acc += w_b3 * tl.load(slot_b, mask=out, other=0.0)
+        tl.store(gx_ptr + pid_b * s_o_b + offs_e[:, None] * s_o_e + offs_l[None, :] * s_o_l,
+                 acc.to(gx_ptr.dtype.element_ty), mask=out)
+        if DZ_TERMS > 0:
+            tl.store(gz_ptr + pid_b * s_z_b + offs_e[:, None] * s_z_e + offs_l[None, :] * s_z_l,
+                     dz.to(gz_ptr.dtype.element_ty), mask=out)
+    gw_f = gw_ptr + offs_e * 4
+    gw_b = gw_ptr + (E + offs_e) * 4
+    tl.atomic_add(gb_ptr + offs_e, tl.sum(acc_bf, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_f, tl.sum(acc_f0, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_f + 1, tl.sum(acc_f1, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_f + 2, tl.sum(acc_f2, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_f + 3, tl.sum(acc_f3, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gb_ptr + E + offs_e, tl.sum(acc_bb, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_b, tl.sum(acc_b0, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_b + 1, tl.sum(acc_b1, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_b + 2, tl.sum(acc_b2, axis=1), mask=mask_e, sem="relaxed")
+    tl.atomic_add(gw_b + 3, tl.sum(acc_b3, axis=1), mask=mask_e, sem="relaxed")
+
+
 # ------------------------------------------------------------------------------------------------ scan
 
 
