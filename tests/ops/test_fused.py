@@ -205,46 +205,37 @@ def test_fused_bc_dtype_is_checked(monkeypatch):
 
 
 @pytest.mark.parametrize("l, width, pre_tile", [(1, 4, None), (3, 4, None), (37, 4, None), (300, 4, (16, 16, 3, 4)),
-                                                (300, 3, (16, 16, 3, 4)), (37, 2, (16, 16, 3, 4)),
-                                                (300, 4, (16, 32, 2, 2))])
+                                                (300, 3, (16, 16, 3, 4)), (37, 2, (16, 16, 3, 4))])
 def test_fused_conv_backward_twins(monkeypatch, l, width, pre_tile):
-    # the Triton conv gradient (one pass for W = 4, two with VIM_FUSED_CONV_BACKWARD=twopass or another width) and
-    # its PyTorch twin (VIM_FUSED_CONV_BACKWARD=torch) agree; L shorter than the conv width, a partial token tile;
-    # with a small tile (pre_tile, for both Triton forms), several programs along L (tiles of 16 tokens, 3 a
-    # program: 300 = 6 x 48 + 12 for the two passes, 12 x 24 + 12 for the one pass, whose tiles of 16 give gx for
-    # 8; tiles of 32, 2 a program: 300 = 6 x 48 + 12 in one pass), partial channel blocks (40 = 2 x 16 + 8),
-    # widths 2-4
+    # the Triton conv gradient and its PyTorch twin (VIM_FUSED_CONV_BACKWARD=torch) agree; L shorter than
+    # the conv width, a partial token tile; with a small first-step tile (pre_tile), several programs along L
+    # (tiles of 16 tokens, 3 a program: 300 = 6 x 48 + 12), partial channel blocks (40 = 2 x 16 + 8), widths 2-4
     from vim_backbone.ops import fused_bimamba as fb
     from vim_backbone.ops.fused_bimamba import _BidirectionalConvSiLU
     if pre_tile is not None:
         monkeypatch.setattr(fb, "CONV_BWD_PRE_TILE", pre_tile)
-        monkeypatch.setattr(fb, "CONV_BWD_ONE_PASS_TILE", pre_tile)
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, l, 40, generator=g).to(DEVICE).transpose(1, 2).requires_grad_()  # channels-last
     w = (torch.randn(2, 40, width, generator=g) * 0.5).to(DEVICE).requires_grad_()
     b = (torch.randn(2, 40, generator=g) * 0.3).to(DEVICE).requires_grad_()
     gu = torch.randn(2, 2, 40, l, generator=g).to(DEVICE)
     grads = {}
-    for kind in ("triton", "twopass", "torch"):
+    for kind in ("triton", "torch"):
         monkeypatch.setenv("VIM_FUSED_CONV_BACKWARD", kind)
         grads[kind] = torch.autograd.grad(_BidirectionalConvSiLU.apply(x, w, b), (x, w, b), gu)
-    for kind in ("triton", "twopass"):
-        for name, a, ref in zip(("x", "weight", "bias"), grads[kind], grads["torch"]):
-            err = (a - ref).abs().max().item()
-            assert err < 1e-4 * max(1.0, ref.abs().max().item()), f"{kind}: grad {name} max err {err}"
+    for name, a, ref in zip(("x", "weight", "bias"), grads["triton"], grads["torch"]):
+        err = (a - ref).abs().max().item()
+        assert err < 1e-4 * max(1.0, ref.abs().max().item()), f"grad {name} max err {err}"
     monkeypatch.setenv("VIM_FUSED_CONV_BACKWARD", "cudnn")
     with pytest.raises(ValueError, match="VIM_FUSED_CONV_BACKWARD"):
         torch.autograd.grad(_BidirectionalConvSiLU.apply(x, w, b), (x, w, b), gu)
 
 
 @pytest.mark.parametrize("terms", [1, 2])
-@pytest.mark.parametrize("kind", ["triton", "twopass"])
-def test_conv_backward_writes_the_z_sum(monkeypatch, terms, kind):
-    # the conv backward's kernel that writes gx (the one pass, or the second of two) also writes z's gradient, the
-    # sum of the scan's fp32 terms, in gz's dtype and strides (the channels-last half of a (B, L, 2E) tensor, as in
-    # the mixer); gx as without it
+def test_conv_backward_writes_the_z_sum(terms):
+    # the conv backward's second kernel also writes z's gradient, the sum of the scan's fp32 terms, in gz's dtype
+    # and strides (the channels-last half of a (B, L, 2E) tensor, as in the mixer); gx as without it
     from vim_backbone.ops.fused_bimamba import _conv_backward
-    monkeypatch.setenv("VIM_FUSED_CONV_BACKWARD", kind)
     g = torch.Generator().manual_seed(4)
     b, e, l = 2, 40, 37
     x = torch.randn(b, l, e, generator=g).to(DEVICE).transpose(1, 2)

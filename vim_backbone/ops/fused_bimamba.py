@@ -109,9 +109,6 @@ CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 64, 4
 # 178 / 164 us at (32, 16, 16, 4) (two rounds), 185 at (32, 32, 8 or 16, 4), 204 at (32, 32, 4, 4); Vim-Ti training
 # from CUDA graphs 150.1 -> 156.4 img/s at 1024^2 batch 8, 91.4 -> 94.5 at 1248^2 batch 4
 CONV_BWD_PRE_TILE = (32, 16, 16, 4)
-# the conv backward in one pass (_conv_bwd_kernel, W = 4): the two steps above without gp (2, B, E, L) fp32 written
-# and read back; its tile (BLOCK_E, BLOCK_L, TILES, warps), whose tiles overlap by 8 tokens
-CONV_BWD_ONE_PASS_TILE = (32, 32, 8, 4)
 BWD_BLOCK_E = 4  # chunk backward tile (BWD_BLOCK_E, CHUNK, N); H100 sweep at L=4097, B=16, E=384 (docs/RESULTS.md)
 BWD_WALK_BLOCK_E = 16  # walk backward: channels per program (its state and gradients tile is (BLOCK_E, N))
 BWD_WALK_NUM_WARPS = 1
@@ -259,8 +256,8 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     returns those of ``weight`` and ``bias``. With ``gz``, also writes the sum of ``dz_terms`` (one or two
     (B, E, L) tensors of the same strides) into it, in the kernel that writes gx."""
     kind = os.environ.get("VIM_FUSED_CONV_BACKWARD", "triton")
-    if kind not in ("triton", "twopass", "torch"):
-        raise ValueError(f"VIM_FUSED_CONV_BACKWARD must be 'triton', 'twopass' or 'torch', got {kind!r}")
+    if kind not in ("triton", "torch"):
+        raise ValueError(f"VIM_FUSED_CONV_BACKWARD must be 'triton' or 'torch', got {kind!r}")
     if kind == "torch":  # the PyTorch twin (A/B timing)
         with torch.enable_grad():
             xf = x.detach().float().requires_grad_()
@@ -275,24 +272,7 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     k = load_fused_kernels()
     batch, channels, length = x.shape
     width = weight.shape[-1]
-    terms = tuple(dz_terms) if gz is not None else ()
-    if gz is not None and (len(terms) not in (1, 2) or any(t.stride() != terms[0].stride() for t in terms)):
-        raise ValueError("dz_terms: one or two tensors of the same strides")
-    dz0, dz1 = (terms * 2)[:2] if terms else (gx, gx)  # dummy pointers without gz
-    z_strides = gz.stride() if gz is not None else gx.stride()
-    if kind == "triton" and width == 4:  # one pass (the default): W = 4, Vim's
-        gw = torch.zeros_like(weight, dtype=torch.float32)
-        gb = torch.zeros_like(bias, dtype=torch.float32)
-        block_e, block_l, tiles, warps = CONV_BWD_ONE_PASS_TILE
-        grid = (_cdiv(length, (block_l - 8) * tiles), _cdiv(channels, block_e), batch)  # 8 tokens a tile overlap
-        scratch = torch.empty(grid[0] * grid[1] * grid[2] * 4 * block_l * block_e, device=x.device,
-                              dtype=torch.float32)
-        k._conv_bwd_kernel[grid](x, weight, bias, grad_u, gw, gb, gx, dz0, dz1, gz if gz is not None else gx,
-                                 scratch, channels, length, *x.stride(), *grad_u.stride(), *gx.stride(),
-                                 *dz0.stride()[-3:], *z_strides, BLOCK_E=block_e, BLOCK_L=block_l, TILES=tiles,
-                                 DZ_TERMS=len(terms), FAST=not _interpreting(), num_warps=warps)
-        return gw.to(weight.dtype), gb.to(bias.dtype)
-    # two passes: gp = grad of the pre-activations (2, B, E, L) fp32, channels-last like u; then gx from its taps
+    # gp = grad of the pre-activations (2, B, E, L) fp32, channels-last like u; then gx from its taps
     gp = torch.empty(2, batch, length, channels, device=x.device, dtype=torch.float32).transpose(2, 3)
     gw = torch.zeros_like(weight, dtype=torch.float32)
     gb = torch.zeros_like(bias, dtype=torch.float32)
@@ -301,6 +281,11 @@ def _conv_backward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     k._conv_bwd_pre_kernel[grid](x, weight, bias, grad_u, gp, gw, gb, channels, length, *x.stride(),
                                  *grad_u.stride(), *gp.stride(), W=width, BLOCK_E=block_e, BLOCK_L=block_l,
                                  TILES=tiles, FAST=not _interpreting(), num_warps=warps)
+    terms = tuple(dz_terms) if gz is not None else ()
+    if gz is not None and (len(terms) not in (1, 2) or any(t.stride() != terms[0].stride() for t in terms)):
+        raise ValueError("dz_terms: one or two tensors of the same strides")
+    dz0, dz1 = (terms * 2)[:2] if terms else (gp, gp)  # dummy pointers without gz
+    z_strides = gz.stride() if gz is not None else gx.stride()
     grid = (_cdiv(length, CONV_BWD_BLOCK_L), _cdiv(channels, CONV_BWD_BLOCK_E), batch)
     k._conv_bwd_x_kernel[grid](gp, weight, gx, dz0, dz1, gz if gz is not None else gx, channels, length,
                                *gp.stride(), *gx.stride(), *dz0.stride()[-3:], *z_strides, W=width,

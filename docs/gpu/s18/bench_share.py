@@ -2,7 +2,8 @@
 # vim_backbone/ops/fused_bimamba_gluon.py from another commit) instead of the package's; CHAINS=<k> sets
 # GLUON_BWD_SUM_CHAINS (the walk backward's sums over the states as k chains; 0: gl.sum); FCHAINS=<k> sets
 # GLUON_FWD_SUM_CHAINS (the output pass's sum); GROUP=<g> GLUON_BWD_GROUP; MAXREG=<r> GLUON_BWD_MAX_REGISTERS (0: None);
-# SPLIT=<s> GLUON_BWD_SPLIT (session 19); CONV_TILE=<e,l,tiles,warps> CONV_BWD_ONE_PASS_TILE (session 19)
+# SPLIT=<s> GLUON_BWD_SPLIT (session 19); CONV_TILE=<e,l,tiles,warps> CONV_BWD_ONE_PASS_TILE (session 19, the one-pass
+# conv backward of commit b284567, docs/gpu/s19/conv_one_pass.diff; not in the package)
 import importlib.util, os, runpy, sys
 sys.path.insert(0, os.getcwd())
 from vim_backbone.ops import fused_bimamba as fb
