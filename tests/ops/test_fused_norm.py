@@ -18,8 +18,8 @@ def _torch_add_norm(x, residual, weight, eps):
 @pytest.mark.parametrize("with_residual", [True, False])
 @pytest.mark.parametrize("tokens, res_out_used", [(7, True), (37, True), (37, False)])
 def test_add_rmsnorm_matches_torch(dtype, with_residual, tokens, res_out_used):
-    # 74 rows: several programs, each adding its rows' share of the weight gradient; the residual output
-    # unused (no gradient reaches it)
+    # 74 rows: several programs, each adding its rows' share of the weight gradient (16 rows a program forward, 32
+    # backward: the last program's rows partial); the residual output unused (no gradient reaches it)
     g = torch.Generator().manual_seed(0)
     dim = 24  # not a power of two: masked columns
     x = torch.randn(2, tokens, dim, generator=g).to(DEVICE, dtype).requires_grad_()

@@ -24,6 +24,16 @@ def _blocks(dim: int) -> tuple:
     return block_d, max(1, min(16, 4096 // block_d))
 
 
+# rows a program of the backward, twice the forward's: fewer programs each summing their share of the weight
+# gradient over their warps. H200, 8 x 4097 rows of 192 (Vim-Ti at 1024^2, batch 8), the kernel alone, two rounds
+# (docs/RESULTS.md, session 19): 32 rows 49.7 / 54.1 us, 16 (the forward's) 61.4 / 61.7 us
+BWD_ROWS_FACTOR = 2
+
+
+def _bwd_rows(block_d: int) -> int:
+    return max(1, min(16, 4096 // block_d) * BWD_ROWS_FACTOR)
+
+
 def _forward(x, residual, weight, eps, out_dtype):
     """The kernel's outputs: out (rows, D) in ``out_dtype``, res_out (rows, D) fp32, rstd (rows,), and its tiles."""
     k = load_fused_kernels()
@@ -61,7 +71,8 @@ class _AddRMSNorm(torch.autograd.Function):
         g_res = None if grad_res is None else grad_res.reshape(-1, dim).contiguous()
         dx = torch.empty(rows, dim, device=res_out.device, dtype=ctx.x_dtype)
         dres = torch.empty_like(res_out) if ctx.has_residual else dx  # dummy pointer without a residual
-        block_d, block_m = ctx.blocks
+        block_d = ctx.blocks[0]
+        block_m = _bwd_rows(block_d)
         grid = ((rows + block_m - 1) // block_m,)
         dw = torch.empty(grid[0], dim, device=res_out.device, dtype=torch.float32)  # per-program partial sums
         k._add_rmsnorm_bwd_kernel[grid](res_out, rstd, weight, g, g if g_res is None else g_res, dx, dres, dw, rows,
