@@ -75,7 +75,7 @@ def test_norm_again_takes_the_path_add_norm_took(kernel, monkeypatch):
     monkeypatch.setattr(norm_module, "_fused_add_norm_enabled", lambda x: kernel)
     norm = RMSNorm(24).to(DEVICE)
     with torch.no_grad():
-        norm.weight.add_(0.1 * torch.randn(24))
+        norm.weight.add_(0.1 * torch.randn(24, device=DEVICE))
     x = torch.randn(2, 9, 24, device=DEVICE, dtype=torch.bfloat16)
     res = torch.randn(2, 9, 24, device=DEVICE)
     assert norm.add_norm_kernel(x, res) == kernel

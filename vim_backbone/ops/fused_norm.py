@@ -24,9 +24,11 @@ def _blocks(dim: int) -> tuple:
     return block_d, max(1, min(16, 4096 // block_d))
 
 
-# rows a program of the backward, twice the forward's: fewer programs each summing their share of the weight
-# gradient over their warps. H200, 8 x 4097 rows of 192 (Vim-Ti at 1024^2, batch 8), the kernel alone, two rounds
-# (docs/RESULTS.md, session 19): 32 rows 49.7 / 54.1 us, 16 (the forward's) 61.4 / 61.7 us
+# rows a program of the backward, twice the forward's (8192 elements a tile from D = 129 up): fewer programs each
+# summing their share of the weight gradient over their warps. H200, the kernel alone on 8 x 4097 rows (1024^2,
+# batch 8), 4 warps, two rounds (docs/RESULTS.md, session 19): D = 192 (Vim-Ti), 32 rows 49.7 / 54.1 us against the
+# forward's 16, 61.4 / 61.7; D = 384 (Vim-S), 16 rows 80.1 / 80.2 us, 8 80.5 / 144.2, 32 549; D = 768 (Vim-B), 8 rows
+# 132.8 / 132.7 us, 4 156.9 / 157.2, 16 1157
 BWD_ROWS_FACTOR = 2
 
 
