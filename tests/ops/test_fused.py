@@ -192,11 +192,19 @@ def test_fused_bc_in_input_dtype(monkeypatch, dtype, backward):
 
 
 def test_fused_bc_dtype_is_checked(monkeypatch):
+    from vim_backbone.ops import fused_bimamba as fb
     from vim_backbone.ops.fused_bimamba import bc_dtype
-    from vim_backbone.ops.fused_bimamba import forward_kind
     monkeypatch.delenv("VIM_FUSED_BC", raising=False)
-    assert bc_dtype() == "float32"  # training: fp32 copies for the walks backward
-    assert bc_dtype(grad=False) == ("input" if forward_kind() == "gluon" else "float32")
+    for fwd, bwd_walk, bwd in (("gluon", "gluon", "walk"), ("gluon", "triton", "walk"), ("gluon", "gluon", "chunk"),
+                               ("triton", "gluon", "walk")):
+        monkeypatch.setattr(fb, "forward_kind", lambda *a, k=fwd: k)
+        monkeypatch.setattr(fb, "backward_walk_kind", lambda *a, k=bwd_walk: k)
+        monkeypatch.setenv("VIM_FUSED_BACKWARD", bwd)
+        # inference: in place under the Gluon forward, which stages B and C; training: also only where the walk
+        # backward stages them too (the Gluon one), else fp32 copies for the Triton walks backward
+        assert bc_dtype(grad=False) == ("input" if fwd == "gluon" else "float32")
+        assert bc_dtype() == ("input" if (fwd, bwd_walk, bwd) == ("gluon", "gluon", "walk") else "float32")
+    monkeypatch.undo()
     monkeypatch.setenv("VIM_FUSED_BC", "input")
     assert bc_dtype() == "input"
     monkeypatch.setenv("VIM_FUSED_BC", "fp8")

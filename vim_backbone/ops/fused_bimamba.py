@@ -709,7 +709,8 @@ def _projections(u, x_proj_w, dt_proj_w, dt_rank: int, d_state: int, grad: bool)
     _, batch, channels, length = u.shape
     rows = u.transpose(2, 3).reshape(2, batch * length, channels)  # a view: (2, B L, E)
     x_dbl = torch.bmm(rows, x_proj_w.transpose(1, 2))
-    return (x_dbl, *_step_and_bc(x_dbl, dt_proj_w, batch, length, dt_rank, d_state, bc_dtype(grad) == "float32"))
+    return (x_dbl, *_step_and_bc(x_dbl, dt_proj_w, batch, length, dt_rank, d_state,
+                                 bc_dtype(grad, d_state) == "float32"))
 
 
 def _step_and_bc(x_dbl, dt_proj_w, batch: int, length: int, dt_rank: int, d_state: int, bc_float: bool):
@@ -837,22 +838,26 @@ class _FusedMixer(torch.autograd.Function):
                 dbias.to(dt_bias.dtype), None, None, None, None, None, None, None, None, g_in_proj_w, None)
 
 
-def bc_dtype(grad: bool = True) -> str:
+def bc_dtype(grad: bool = True, state: int = 16) -> str:
     """How the walks read B and C: ``VIM_FUSED_BC`` = ``auto`` (default), ``float32`` or ``input``.
 
     ``float32``: a copy of the 2N columns in fp32 (a small share of the traffic), so no lane converts the
     2N values it loads at every token. ``input``: the x_proj output's own 16-bit columns, read in place:
     no copy, half the bytes every lane loads a token and fewer registers for the operands loaded ahead,
-    at the price of the conversions. ``auto``: ``input`` where no gradient is needed (``grad`` False) and
-    the forward walk is the Gluon one, which converts each token's B and C once a program as it stages
-    them (H200, Vim-Ti with CUDA graphs: +3.9 % images/s at 224^2, batch 128, no change at 1024^2 and
-    1248^2, docs/RESULTS.md); else ``float32``: the walks backward convert at every use.
+    at the price of the conversions (the values are the same: fp32 holds every 16-bit value). ``auto``:
+    ``input`` where the forward walk is the Gluon one, which converts each token's B and C once a program as
+    it stages them, and either no gradient is needed (``grad`` False; H200, Vim-Ti inference with CUDA
+    graphs: +3.9 % images/s at 224^2, batch 128, no change at 1024^2 and 1248^2, docs/RESULTS.md) or the
+    walk backward is the Gluon one (``state`` states), which stages them the same way (session 19: no fp32
+    copy in the forward and again in the recomputing backward); else ``float32``: the Triton walks backward
+    convert at every use.
     """
     kind = os.environ.get("VIM_FUSED_BC", "auto")
     if kind not in ("auto", "float32", "input"):
         raise ValueError(f"VIM_FUSED_BC must be 'auto', 'float32' or 'input', got {kind!r}")
     if kind == "auto":
-        kind = "input" if not grad and forward_kind() == "gluon" else "float32"
+        staged_backward = backward_kind() == "walk" and backward_walk_kind(state) == "gluon"
+        kind = "input" if forward_kind() == "gluon" and (not grad or staged_backward) else "float32"
     return kind
 
 
