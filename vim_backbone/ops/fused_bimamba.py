@@ -120,7 +120,12 @@ BWD_WALK_NUM_WARPS = 1
 GLUON_BWD_NUM_WARPS = 1
 GLUON_BWD_GROUP = 4
 # the lanes a channel's N states are spread over in the walk backward (1, 2 or 4; its summaries keep one):
-# 32 NUM_WARPS / SPLIT channels a program
+# 32 NUM_WARPS / SPLIT channels a program. More warps an SM, for more instructions (the per-channel work on every
+# lane, the sums over the channels through shared memory): compiled for sm_90 (Triton 3.6), SPLIT 2 takes 208
+# registers without a cap, and 1.31-1.48x the loop instructions a token and 32 channels at caps 208 / 168 / 128.
+# H200, Vim-Ti training from CUDA graphs, img/s at 1024^2 batch 8 / 1248^2 batch 4, two runs each (docs/RESULTS.md,
+# session 19): SPLIT 1 161.5 / 100.3 and 161.3 / 100.3; SPLIT 2 capped at 168 registers (12 programs an SM) 149.5 /
+# 93.6 and 149.6 / 93.8, at 128 (16) 143.4 / 87.6 and 143.5 / 87.6, at 208 (9) 117.3 / 71.7 and 117.4 / 71.9
 GLUON_BWD_SPLIT = 1
 # Its cut fills whole waves of resident programs (gluon_bwd_segments, gluon_bwd_residency). At the compiler's
 # choice of 243-255 registers a thread (sm_90, GROUP 4) an SM holds 8 one-warp programs. H200, Vim-Ti training from
