@@ -359,8 +359,9 @@ def gluon_bwd_segments(programs: int, length: int, sms: int, per_sm: int = 8) ->
 
 def gluon_bwd_shared_memory(chunk: int, state: int, itemsizes: Sequence[int]) -> int:
     """Bytes of shared memory a Gluon walk-backward program takes: the chunk's staged operands (u, dt, z and the
-    output gradient in their ``itemsizes``; B and C fp32) and the (N, 32 NUM_WARPS) fp32 tile of the sums over
-    the channels (sm_90 compile: 14336 bytes at CHUNK 32, N 16, bf16, one warp)."""
+    output gradient in their ``itemsizes``; B and C fp32) and the (N, BLOCK_E) fp32 tile of the sums over the
+    channels, BLOCK_E = 32 NUM_WARPS / SPLIT (sm_90 compile: 14336 bytes at CHUNK 32, N 16, bf16, one warp; 9216 at
+    SPLIT 2)."""
     block_e = 32 * GLUON_BWD_NUM_WARPS // GLUON_BWD_SPLIT
     return chunk * block_e * sum(itemsizes) + 2 * chunk * state * 4 + state * block_e * 4
 
@@ -371,7 +372,7 @@ SM90_REGISTERS, SM90_SHARED = 65536, 233472
 
 def gluon_bwd_residency(registers: Optional[int], shared: int, regs_per_sm: int = SM90_REGISTERS,
                         shared_per_sm: int = SM90_SHARED, max_per_sm: int = 32) -> int:
-    """One-warp-per-32-channels programs of the Gluon walk backward an SM holds at once: by registers
+    """Programs of GLUON_BWD_NUM_WARPS warps of the Gluon walk backward an SM holds at once: by registers
     (``registers`` a thread, None = 255, allocated in steps of 8), by shared memory (``shared`` bytes a program and
     the 1 KiB the driver reserves a block) and at most ``max_per_sm``; sm_90 sizes by default."""
     regs = -(-(registers or 255) // 8) * 8
@@ -939,11 +940,11 @@ def backward_kind() -> str:
 
 def backward_walk_kind(state: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
     """Which walk backward the ``walk`` backward runs: ``gluon`` (``fused_bimamba_gluon._scan_bwd_walk_gluon_kernel``
-    and its summaries, a channel and its N states a lane or GLUON_BWD_SPLIT lanes, GLUON_BWD_NUM_WARPS warps a
-    program) or ``triton``
-    (``_scan_bwd_walk_kernel``, BWD_WALK_BLOCK_E channels a program). ``VIM_FUSED_BACKWARD_WALK`` = ``auto``
-    (default), ``gluon`` or ``triton``; ``auto`` takes ``gluon`` where the Gluon forward walk could run (see
-    :func:`forward_kind`), N divides 32, the chunk is a multiple of GLUON_BWD_GROUP, and no Gluon walk backward
+    and its summaries, a channel and its N states a lane (GLUON_BWD_SPLIT lanes in the walk), GLUON_BWD_NUM_WARPS
+    warps a program) or ``triton`` (``_scan_bwd_walk_kernel``, BWD_WALK_BLOCK_E channels a program).
+    ``VIM_FUSED_BACKWARD_WALK`` = ``auto`` (default), ``gluon`` or ``triton``; ``auto`` takes ``gluon`` where the
+    Gluon forward walk could run (see :func:`forward_kind`), N divides 32 and is a multiple of GLUON_BWD_SPLIT, the
+    chunk is a multiple of GLUON_BWD_GROUP, and no Gluon walk backward
     has failed in this process (then ``auto`` falls back to the Triton one with a warning, as the forward).
 
     H200, Vim-Ti training steps from CUDA graphs, bf16, two processes each (docs/RESULTS.md, session 16): the

@@ -379,7 +379,7 @@ def _scan_bwd_walk_gluon_kernel(
     POLY: gl.constexpr = False, GROUP: gl.constexpr = 4, PIECES: gl.constexpr = 1, CHAINS: gl.constexpr = 0,
     SPLIT: gl.constexpr = 1,
 ):
-    """``fused_bimamba_kernels._scan_bwd_walk_kernel`` (same arguments but the tile, BLOCK_E = 32 NUM_WARPS,
+    """``fused_bimamba_kernels._scan_bwd_walk_kernel`` (same arguments but the tile, BLOCK_E = 32 NUM_WARPS / SPLIT,
     and the scratch: CHUNK / GROUP x BLOCK_E x N fp32 a program; same grid and results) with a channel and its N
     states a lane: the sums over the states (y, dh B, the step's gradient) are a thread's own. The two sums over
     the channels a token needs (dB and dC) go through one layout conversion each, to a tile whose rows (states)

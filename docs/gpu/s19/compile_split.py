@@ -1,6 +1,7 @@
 # the Gluon walk backward compiled for sm_90 on a CPU machine with a channel's states over SPLIT lanes and a register
 # cap: registers, spill bytes, and the instructions and MUFU of its token loops (the last two inner loops: the first
-# walk's group, and one group's second walk and backward) per 4 tokens and 32 channels. Run with the GPU's Triton (3.6.0) on the path:
+# walk's group, and one group's second walk and backward) per 4 tokens and 32 channels. Run with the GPU's Triton
+# (3.6.0) on the path:
 #   PYTHONPATH=<triton 3.6.0 site> python3 docs/gpu/s19/compile_split.py 1:0 2:0 2:168 2:128 4:0
 import os, re, subprocess, sys, tempfile
 sys.path.insert(0, os.getcwd())
