@@ -101,7 +101,12 @@ BWD_SEGMENT_TARGET_PROGRAMS = 3072
 # so the backward keeps 32 x 64 (session 4, B = 16: forward + backward 0.594 ms; 32 x 32: 0.905 ms;
 # PyTorch's conv backward: 3.62 ms)
 CONV_BLOCK_E, CONV_BLOCK_L, CONV_NUM_WARPS = 64, 32, 2
-CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 64, 4
+# The backward's second step (gx from gp's taps, and gz from the walk's two dz terms since session 17) alone at
+# Vim-Ti's 1024^2 batch-8 shapes, H200, two rounds (docs/RESULTS.md, session 19): 32 x 128 on 4 warps 77.6 / 77.0 us,
+# 64 x 64 80.5 / 79.9, 64 x 16 on 2 warps 85.6 / 85.7, 32 x 64 (the earlier tile) 95.6 / 95.7, 128 x 16 91.0, 64 x 32
+# 109.9 / 109.4, 16 x 128 110.8, 64 x 64 on 8 warps 143.1 / 143.7, 128 x 32 780; Vim-Ti training from CUDA graphs
+# 167.0 / 167.2 img/s against 165.5 / 165.8 at 1024^2 (8), 103.6 / 103.5 against 102.7 / 102.7 at 1248^2 (4)
+CONV_BWD_BLOCK_E, CONV_BWD_BLOCK_L, CONV_BWD_NUM_WARPS = 32, 128, 4
 # the conv backward's first step (gp and the weight gradients): (BLOCK_E, BLOCK_L, TILES, warps), TILES token tiles a
 # program, the weight-gradient products summed over them once. Taken every tile (session 16), those sums were most of
 # the kernel's time (ncu, H200, 1024^2 batch 8: 181 us a layer; 12 M bank conflicts in 27 M shared-memory wavefronts).
