@@ -1342,8 +1342,9 @@ def test_gluon_walk_backward_failure_falls_back_to_triton(monkeypatch):
         grads()  # the Triton walk backward from now on, silently
     assert calls == ["seg"]
 
-    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, PIECES, GROUP=None, CHAINS=None):
-        assert PIECES == 1  # the Triton kernels' summaries: one a segment
+    def as_triton(name, grid, *a, N, CHUNK, SEGMENTS, NUM_WARPS, POLY, num_warps, PIECES, GROUP=None, CHAINS=None,
+                  SPLIT=1):
+        assert PIECES == 1 and SPLIT == 1  # the Triton kernels' summaries: one a segment; 32 channels a program
         calls.append(name)
         kernel = k._scan_bwd_walk_kernel if name == "walk" else k._scan_bwd_seg_kernel
         kernel[grid](*a, N=N, BLOCK_E=32 * NUM_WARPS, CHUNK=CHUNK, SEGMENTS=SEGMENTS, FAST=False, num_warps=num_warps)
