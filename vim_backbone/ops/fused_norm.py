@@ -19,9 +19,10 @@ def add_rmsnorm_available(x: torch.Tensor) -> bool:
     return x.dtype in (torch.float32, torch.float16, torch.bfloat16) and fused_available(x.device)
 
 
-def _blocks(dim: int) -> tuple:
+def _blocks(dim: int, rows_factor: int = 1) -> tuple:
+    """(BLOCK_D, BLOCK_M): the row's power of two, and the forward's rows a program times ``rows_factor``."""
     block_d = max(16, next_power_of_2(dim))
-    return block_d, max(1, min(16, 4096 // block_d))
+    return block_d, max(1, min(16, 4096 // block_d) * rows_factor)
 
 
 # rows a program of the backward, twice the forward's (8192 elements a tile from D = 129 up): fewer programs each
@@ -32,12 +33,8 @@ def _blocks(dim: int) -> tuple:
 BWD_ROWS_FACTOR = 2
 
 
-def _bwd_rows(block_d: int) -> int:
-    return max(1, min(16, 4096 // block_d) * BWD_ROWS_FACTOR)
-
-
 def _forward(x, residual, weight, eps, out_dtype):
-    """The kernel's outputs: out (rows, D) in ``out_dtype``, res_out (rows, D) fp32, rstd (rows,), and its tiles."""
+    """The kernel's outputs: out (rows, D) in ``out_dtype``, res_out (rows, D) fp32, rstd (rows,)."""
     k = load_fused_kernels()
     dim = x.shape[-1]
     x2 = x.reshape(-1, dim)
@@ -52,13 +49,13 @@ def _forward(x, residual, weight, eps, out_dtype):
     grid = ((rows + block_m - 1) // block_m,)
     k._add_rmsnorm_fwd_kernel[grid](x2, x2 if res2 is None else res2, weight, out, res_out, rstd, rows, dim, eps,
                                     HAS_RESIDUAL=res2 is not None, BLOCK_M=block_m, BLOCK_D=block_d, num_warps=4)
-    return out, res_out, rstd, (block_d, block_m)
+    return out, res_out, rstd
 
 
 class _AddRMSNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, residual, weight, eps):
-        out, res_out, rstd, ctx.blocks = _forward(x, residual, weight, eps, x.dtype)
+        out, res_out, rstd = _forward(x, residual, weight, eps, x.dtype)
         ctx.save_for_backward(res_out, rstd, weight)
         ctx.has_residual = residual is not None
         ctx.x_dtype = x.dtype
@@ -73,8 +70,7 @@ class _AddRMSNorm(torch.autograd.Function):
         g_res = None if grad_res is None else grad_res.reshape(-1, dim).contiguous()
         dx = torch.empty(rows, dim, device=res_out.device, dtype=ctx.x_dtype)
         dres = torch.empty_like(res_out) if ctx.has_residual else dx  # dummy pointer without a residual
-        block_d = ctx.blocks[0]
-        block_m = _bwd_rows(block_d)
+        block_d, block_m = _blocks(dim, BWD_ROWS_FACTOR)
         grid = ((rows + block_m - 1) // block_m,)
         dw = torch.empty(grid[0], dim, device=res_out.device, dtype=torch.float32)  # per-program partial sums
         k._add_rmsnorm_bwd_kernel[grid](res_out, rstd, weight, g, g if g_res is None else g_res, dx, dres, dw, rows,
