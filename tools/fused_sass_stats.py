@@ -59,10 +59,11 @@ def compile_forward(block_e: int, num_warps: int, arch: int, dtype: str = "bf16"
         from vim_backbone.ops import fused_bimamba as fb
         from vim_backbone.ops import fused_bimamba_gluon as g
         fn, source = g._scan_fwd_gluon_kernel, GluonASTSource
-        consts.update(NUM_WARPS=num_warps, SPLIT=32 * num_warps // block_e,
+        split = 32 * num_warps // block_e
+        consts.update(NUM_WARPS=num_warps, SPLIT=split,
                       STAGE=fb.GLUON_STATE_PASS_STAGE if state_pass else fb.GLUON_OUTPUT_PASS_STAGE,
-                      POLY=fb.GLUON_SOFTPLUS_POLY, CHAINS=0 if state_pass or block_e != 32 * num_warps
-                      else fb.GLUON_FWD_SUM_CHAINS)
+                      POLY=fb.GLUON_SOFTPLUS_POLY,
+                      CHAINS=0 if state_pass else fb.gluon_sum_chains(fb.GLUON_FWD_SUM_CHAINS, split))
     else:
         from vim_backbone.ops import fused_bimamba_kernels as k
         fn, source = k._scan_fwd_kernel, ASTSource
@@ -97,7 +98,7 @@ def compile_walk_backward(num_warps: int, arch: int, dtype: str = "bf16", n_stat
     from vim_backbone.ops import fused_bimamba_gluon as g
     consts = dict(N=n_state, CHUNK=32, SEGMENTS=4, NUM_WARPS=num_warps, POLY=fb.GLUON_BWD_SOFTPLUS_POLY,
                   GROUP=fb.GLUON_BWD_GROUP, PIECES=fb.GLUON_BWD_SUMMARY_PIECES, SPLIT=split,
-                  CHAINS=fb.GLUON_BWD_SUM_CHAINS if split == 1 else 0,
+                  CHAINS=fb.gluon_sum_chains(fb.GLUON_BWD_SUM_CHAINS, split),
                   **{name: 1 for name in ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_g_e", "s_o_e")})
     return _compile(g._scan_bwd_walk_gluon_kernel, GluonASTSource, consts, BWD_POINTERS, dtype, num_warps, arch)
 

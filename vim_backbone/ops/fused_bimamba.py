@@ -343,6 +343,12 @@ def on_device_of(t: torch.Tensor):
     return contextlib.nullcontext()
 
 
+def gluon_sum_chains(chains: int, split: int) -> int:
+    """The CHAINS a Gluon walk is compiled with: ``chains`` (GLUON_FWD_SUM_CHAINS / GLUON_BWD_SUM_CHAINS) where a
+    thread holds a channel's states (SPLIT 1), else 0 (gl.sum, whose sums cross lanes)."""
+    return chains if split == 1 else 0
+
+
 def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
@@ -505,7 +511,8 @@ def _walks(u, dt, Bm, Cm, A, D, dt_bias, out_dtype: torch.dtype, block_e: int, c
             split = 32 * num_warps // block_e  # lanes a channel's states are spread over
             common = dict(NUM_WARPS=num_warps, SPLIT=split, POLY=GLUON_SOFTPLUS_POLY)
             state_pass = dict(common, STAGE=GLUON_STATE_PASS_STAGE)
-            output_pass = dict(common, STAGE=GLUON_OUTPUT_PASS_STAGE, CHAINS=GLUON_FWD_SUM_CHAINS if split == 1 else 0)
+            output_pass = dict(common, STAGE=GLUON_OUTPUT_PASS_STAGE,
+                               CHAINS=gluon_sum_chains(GLUON_FWD_SUM_CHAINS, split))
         else:
             kernel = k._scan_fwd_kernel
             state_pass = output_pass = dict(FAST=not _interpreting())
@@ -641,8 +648,8 @@ def _scan_backward(u, dt, Bm, Cm, z, A, D, dt_bias, states, grad_out, chunk: int
                 if segments > 1:
                     g._scan_bwd_seg_gluon_kernel[seg_grid](*seg_args, PIECES=pieces, **opts)
                 cap = {} if GLUON_BWD_MAX_REGISTERS is None else dict(maxnreg=GLUON_BWD_MAX_REGISTERS)
-                chains = GLUON_BWD_SUM_CHAINS if GLUON_BWD_SPLIT == 1 else 0  # chains: a channel a lane only
-                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces, CHAINS=chains,
+                g._scan_bwd_walk_gluon_kernel[grid](*walk_args, GROUP=GLUON_BWD_GROUP, PIECES=pieces,
+                                                    CHAINS=gluon_sum_chains(GLUON_BWD_SUM_CHAINS, GLUON_BWD_SPLIT),
                                                     SPLIT=GLUON_BWD_SPLIT, **opts, **cap)
                 return
             opts = dict(N=state, BLOCK_E=block_e, CHUNK=chunk, SEGMENTS=segments, FAST=fast,

@@ -17,7 +17,8 @@ from vim_backbone.ops import fused_bimamba_gluon as g
 def compile_walk(split, maxreg):
     fn = g._scan_bwd_walk_gluon_kernel
     consts = dict(N=16, CHUNK=32, SEGMENTS=4, NUM_WARPS=1, POLY=fb.GLUON_BWD_SOFTPLUS_POLY, GROUP=fb.GLUON_BWD_GROUP,
-                  PIECES=fb.GLUON_BWD_SUMMARY_PIECES, CHAINS=fb.GLUON_BWD_SUM_CHAINS if split == 1 else 0, SPLIT=split,
+                  PIECES=fb.GLUON_BWD_SUMMARY_PIECES, CHAINS=fb.gluon_sum_chains(fb.GLUON_BWD_SUM_CHAINS, split),
+                  SPLIT=split,
                   **{n: 1 for n in ("s_u_e", "s_dt_e", "s_B_n", "s_C_n", "s_z_e", "s_g_e", "s_o_e")})
     sig = {n: "constexpr" if n in consts else "*bf16" if n in BWD_POINTERS else "*fp32" if n.endswith("_ptr")
            else "i32" for n in fn.arg_names}
