@@ -108,8 +108,8 @@ def _tool(name: str) -> str:
     return os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
 
 
-def sass_stats(compiled) -> dict:
-    """Registers, spill bytes, instruction counts of the whole kernel and the tile layout."""
+def disassemble(compiled):
+    """The compiled kernel's resource usage (cuobjdump -res-usage) and its SASS lines (nvdisasm)."""
     with tempfile.TemporaryDirectory() as tmp:
         cubin = os.path.join(tmp, "k.cubin")
         with open(cubin, "wb") as f:
@@ -117,19 +117,39 @@ def sass_stats(compiled) -> dict:
         usage = subprocess.run([_tool("cuobjdump"), "-res-usage", cubin], capture_output=True, text=True,
                                check=True).stdout
         sass = subprocess.run([_tool("nvdisasm"), "-c", cubin], capture_output=True, text=True, check=True).stdout
-    regs = int(re.search(r"REG:(\d+)", usage).group(1))
-    local = int(re.search(r"LOCAL:(\d+)", usage).group(1)) + int(re.search(r"STACK:(\d+)", usage).group(1))
-    instructions = [line for line in sass.splitlines() if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
-    counts = {op: sum(1 for line in instructions if re.search(rf"\b{op}\b", line)) for op in COUNTED}
-    # the token loop: from the label a backward branch jumps to, to that branch (four token steps)
-    lines = sass.splitlines()
-    loop = []
+    return usage, sass.splitlines()
+
+
+def instructions_of(lines):
+    """The SASS lines that are instructions (they carry an address comment)."""
+    return [line for line in lines if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
+
+
+def loop_spans(lines):
+    """(first, last) line indices of each loop, in the order of its backward branch: from the label the branch
+    jumps to, to the branch."""
+    spans = []
     for i, line in enumerate(lines):
         m = re.search(r"BRA `?\(?(\.L_x_\d+)\)?", line)
         if m:
             start = next((j for j in range(i) if lines[j].startswith(m.group(1) + ":")), None)
-            if start is not None and i - start > len(loop):
-                loop = [x for x in lines[start:i + 1] if re.search(r"/\*[0-9a-f]{4,}\*/", x)]
+            if start is not None:
+                spans.append((start, i))
+    return spans
+
+
+def sass_stats(compiled) -> dict:
+    """Registers, spill bytes, instruction counts of the whole kernel and the tile layout."""
+    usage, lines = disassemble(compiled)
+    regs = int(re.search(r"REG:(\d+)", usage).group(1))
+    local = int(re.search(r"LOCAL:(\d+)", usage).group(1)) + int(re.search(r"STACK:(\d+)", usage).group(1))
+    instructions = instructions_of(lines)
+    counts = {op: sum(1 for line in instructions if re.search(rf"\b{op}\b", line)) for op in COUNTED}
+    # the token loop: the longest (four token steps)
+    loop = []
+    for start, end in loop_spans(lines):
+        if end - start > len(loop):
+            loop = instructions_of(lines[start:end + 1])
     counts["loop_instructions"] = len(loop)
     for op in ("MUFU", "BAR", "LDSM"):  # LDSM: a tile read back from shared memory (a layout conversion)
         counts[f"loop_{op}"] = sum(1 for line in loop if re.search(rf"\b{op}\b", line))

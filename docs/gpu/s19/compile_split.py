@@ -3,13 +3,13 @@
 # walk's group, and one group's second walk and backward) per 4 tokens and 32 channels. Run with the GPU's Triton
 # (3.6.0) on the path:
 #   PYTHONPATH=<triton 3.6.0 site> python3 docs/gpu/s19/compile_split.py 1:0 2:0 2:168 2:128 4:0
-import os, re, subprocess, sys, tempfile
+import os, re, sys
 sys.path.insert(0, os.getcwd())
 sys.path.insert(0, os.path.join(os.getcwd(), "tools"))
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.experimental.gluon._runtime import GluonASTSource
-from fused_sass_stats import BWD_POINTERS, _tool, sass_stats
+from fused_sass_stats import BWD_POINTERS, disassemble, instructions_of, loop_spans, sass_stats
 from vim_backbone.ops import fused_bimamba as fb
 from vim_backbone.ops import fused_bimamba_gluon as g
 
@@ -35,22 +35,12 @@ MIO = ("LDS", "STS", "STSM", "SHFL")  # shared-memory and lane-shuffle instructi
 
 def inner_loops(compiled):
     """(instructions, MUFU) of each loop that contains no other, in the order of the code."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cubin = os.path.join(tmp, "k.cubin")
-        open(cubin, "wb").write(compiled.asm["cubin"])
-        lines = subprocess.run([_tool("nvdisasm"), "-c", cubin], capture_output=True, text=True,
-                               check=True).stdout.splitlines()
-    spans = []
-    for i, line in enumerate(lines):
-        m = re.search(r"BRA `?\(?(\.L_x_\d+)\)?", line)
-        if m:
-            start = next((j for j in range(i) if lines[j].startswith(m.group(1) + ":")), None)
-            if start is not None:
-                spans.append((start, i))
+    lines = disassemble(compiled)[1]
+    spans = loop_spans(lines)
     inner = [s for s in spans if not any(o != s and s[0] <= o[0] and o[1] <= s[1] for o in spans)]
     out = []
     for a, b in sorted(inner):
-        body = [x for x in lines[a:b + 1] if re.search(r"/\*[0-9a-f]{4,}\*/", x)]
+        body = instructions_of(lines[a:b + 1])
         out.append((len(body), sum(1 for x in body if re.search(r"\bMUFU\b", x)),
                     {op: sum(1 for x in body if re.search(rf"\b{op}\b", x)) for op in MIO}))
     return out
