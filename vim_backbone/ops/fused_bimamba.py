@@ -874,8 +874,10 @@ def bc_dtype(grad: bool = True, state: int = 16) -> str:
     if kind not in ("auto", "float32", "input"):
         raise ValueError(f"VIM_FUSED_BC must be 'auto', 'float32' or 'input', got {kind!r}")
     if kind == "auto":
-        staged_backward = backward_kind() == "walk" and backward_walk_kind(state) == "gluon"
-        kind = "input" if forward_kind() == "gluon" and (not grad or staged_backward) else "float32"
+        # the backward's kinds are looked up only where a backward follows
+        staged = forward_kind() == "gluon" and (
+            not grad or (backward_kind() == "walk" and backward_walk_kind(state) == "gluon"))
+        kind = "input" if staged else "float32"
     return kind
 
 
